@@ -1,0 +1,73 @@
+"""The ``websim`` command: ``websim chat "Hello"`` or ``websim image "A cat" --aspect-ratio 16:9``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from .client import WebsimClient
+from .errors import WebsimError
+from .protocol import DEFAULT_ASPECT_RATIO
+from .routing import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, IMAGE_MODELS
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="websim", description="Talk to the Websim inference API.")
+    parser.add_argument(
+        "--base-url", help="API base URL (default: $WEBSIM_BASE_URL or https://websim.ai)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per request (default 120)"
+    )
+    parser.add_argument("--proxy", help="HTTP proxy URL")
+    sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="send one user message, print the answer")
+    chat.add_argument("message")
+    chat.add_argument("--model", default=DEFAULT_MODEL)
+    chat.add_argument("--system", help="a system message to send first")
+    chat.add_argument("--stream", action="store_true", help="ask for a streamed answer")
+    image = sub.add_parser("image", help="generate an image, print its Markdown")
+    image.add_argument("prompt")
+    image.add_argument("--model", default=DEFAULT_IMAGE_MODEL, choices=IMAGE_MODELS)
+    image.add_argument("--aspect-ratio", default=DEFAULT_ASPECT_RATIO)
+    image.add_argument("--project-id")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    async with WebsimClient(args.base_url, timeout=args.timeout, proxy=args.proxy) as client:
+        if args.command == "image":
+            result = await client.generate_image(
+                args.prompt, aspect_ratio=args.aspect_ratio, project_id=args.project_id
+            )
+            print(result)
+            return
+        messages = [{"role": "user", "content": args.message}]
+        if args.system:
+            messages.insert(0, {"role": "system", "content": args.system})
+        if args.stream:
+            async for delta in client.stream_chat(messages, model=args.model):
+                print(delta, end="", flush=True)
+            print()
+        else:
+            print(await client.chat(messages, model=args.model))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_run(args))
+    except WebsimError as exc:
+        print(f"websim: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Websim project IDs: generate the canonical forms, and tell canonical, legacy and invalid apart.
+
+A project ID is 20 characters, two runs of ``[a-z0-9]`` around one underscore: chat 3_16,
+image 7_12. gpt4free generates chat IDs as 3_15 (19 characters); we call that form legacy.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+import string
+from typing import Literal
+
+__all__ = [
+    "ID_ALPHABET",
+    "LENIENT_ID_PATTERN",
+    "ProjectIdKind",
+    "classify_project_id",
+    "generate_project_id",
+    "id_pattern",
+    "is_lenient_project_id",
+]
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+_RUNS = {"chat": (3, 16), "image": (7, 12)}
+_CHAT_RE = re.compile(r"[a-z0-9]{3}_[a-z0-9]{16}")
+_IMAGE_RE = re.compile(r"[a-z0-9]{7}_[a-z0-9]{12}")
+_LEGACY_RE = re.compile(r"[a-z0-9]{3}_[a-z0-9]{15}")
+LENIENT_ID_PATTERN = r"^[a-z0-9_]{1,64}$"
+_LENIENT_RE = re.compile(r"[a-z0-9_]{1,64}")
+_SYSTEM_RANDOM = random.SystemRandom()
+
+
+class ProjectIdKind(str, enum.Enum):
+    """What kind of project ID a string is."""
+
+    CHAT = "chat"
+    IMAGE = "image"
+    LEGACY = "legacy"
+    INVALID = "invalid"
+
+
+def id_pattern(kind: Literal["chat", "image"]) -> str:
+    """The anchored regex of a canonical ID of this kind, for messages and schemas."""
+    left, right = _RUNS[kind]
+    return f"^[a-z0-9]{{{left}}}_[a-z0-9]{{{right}}}$"
+
+
+def generate_project_id(
+    kind: Literal["chat", "image"] = "chat", *, rng: random.Random | None = None
+) -> str:
+    """A fresh canonical project ID; pass a seeded ``random.Random`` for reproducible IDs."""
+    try:
+        left, right = _RUNS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(f"kind must be 'chat' or 'image', not {kind!r}") from None
+    chars = (rng or _SYSTEM_RANDOM).choices(ID_ALPHABET, k=left + right)
+    return "".join(chars[:left]) + "_" + "".join(chars[left:])
+
+
+def classify_project_id(value: object) -> ProjectIdKind:
+    """Canonical chat, canonical image, legacy (gpt4free's 3_15) or invalid; never raises."""
+    if not isinstance(value, str):
+        return ProjectIdKind.INVALID
+    if _CHAT_RE.fullmatch(value):
+        return ProjectIdKind.CHAT
+    if _IMAGE_RE.fullmatch(value):
+        return ProjectIdKind.IMAGE
+    if _LEGACY_RE.fullmatch(value):
+        return ProjectIdKind.LEGACY
+    return ProjectIdKind.INVALID
+
+
+def is_lenient_project_id(value: object) -> bool:
+    """True for 1 to 64 characters of ``[a-z0-9_]``: what the mock server accepts by default."""
+    return isinstance(value, str) and _LENIENT_RE.fullmatch(value) is not None
