@@ -1,0 +1,415 @@
+"""Shared helpers for the benchmark scripts: request bodies, child servers, RSS, load runs.
+
+Everything here talks to 127.0.0.1 only, and every wait is bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PYTHON = sys.executable
+
+CHAT_PATH = "/api/v1/inference/run_chat_completion"
+IMAGE_PATH = "/api/v1/inference/run_image_generation"
+
+# What the known clients send (see /work/shared/websim-protocol.md): a JSON body labelled
+# text/plain, as a browser fetch() would.
+CONTENT_TYPE = "text/plain;charset=UTF-8"
+CHAT_PAYLOAD: dict[str, Any] = {
+    "project_id": "ke3_xh5gai3gjkmruomu",
+    "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Hello, how are you?"},
+    ],
+}
+STREAM_PAYLOAD: dict[str, Any] = {**CHAT_PAYLOAD, "stream": True}
+IMAGE_PAYLOAD: dict[str, Any] = {
+    "project_id": "kx0m131_rzz66qb2xoy7",
+    "prompt": "A cat in space",
+    "aspect_ratio": "1:1",
+}
+
+
+def dump(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# scenario name -> (path, body)
+SCENARIOS: dict[str, tuple[str, bytes]] = {
+    "chat": (CHAT_PATH, dump(CHAT_PAYLOAD)),
+    "stream": (CHAT_PATH, dump(STREAM_PAYLOAD)),
+    "image": (IMAGE_PATH, dump(IMAGE_PAYLOAD)),
+}
+
+_LISTENING = re.compile(r"listening on (https?://\S+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def http_post(url: str, body: bytes, timeout: float = 5.0) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"content-type": CONTENT_TYPE}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), response.headers.get("content-type", ""), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("content-type", ""), exc.read()
+
+
+def wait_http_ok(url: str, timeout: float = 30.0, interval: float = 0.005) -> float:
+    """Poll ``url`` until it answers 200; returns the time waited. Raises TimeoutError."""
+    start = time.perf_counter()
+    deadline = start + timeout
+    while True:
+        with contextlib.suppress(OSError):
+            status, _ = http_get(url, timeout=1.0)
+            if status == 200:
+                return time.perf_counter() - start
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """A child server that prints ``... listening on http://HOST:PORT``; stopped on exit.
+
+    The rest of its output is drained in a thread (kept, last lines only) so a chatty server
+    cannot block on a full pipe.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        url: str | None = None,
+        ready_timeout: float = 30.0,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.url = url  # known up front (servers that do not print their URL)
+        self.ready_timeout = ready_timeout
+        self.env = env
+        self.cwd = cwd or ROOT
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self._drain: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,  # so stop() can signal the whole group (workers too)
+        )
+        if self.url is None:
+            self.url = self._read_url()
+        self._drain = threading.Thread(target=self._drain_output, daemon=True)
+        self._drain.start()
+        return self
+
+    def _read_url(self) -> str:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        found: list[str] = []
+
+        def read() -> None:
+            assert self.proc is not None
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.output.append(line.rstrip())
+                match = _LISTENING.search(line)
+                if match:
+                    found.append(match[1].rstrip("/"))
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(self.ready_timeout)
+        if not found:
+            self.stop()
+            tail = "\n".join(self.output[-20:])
+            raise RuntimeError(
+                f"{' '.join(self.argv)} did not report its URL within "
+                f"{self.ready_timeout} s; output:\n{tail}"
+            )
+        return found[0]
+
+    def _drain_output(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+            del self.output[:-200]
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                text = Path(f"/proc/{pid}/task/{task}/children").read_text()
+                out.extend(int(p) for p in text.split())
+    return out
+
+
+def rss_kib(pid: int, *, tree: bool = True) -> int:
+    """Resident set size (VmRSS, KiB) of ``pid``, plus its descendants when ``tree``."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        if tree:
+            pids.extend(_children(current))
+    return total
+
+
+class RssSampler:
+    """Samples ``rss_kib(pid)`` in a thread; ``peak`` is the highest value seen."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.peak = max(self.peak, rss_kib(self.pid))
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def mock_server_available() -> bool:
+    """True when ``mock_server`` can be imported and run (it is built by another issue)."""
+    result = subprocess.run(
+        [PYTHON, "-c", "import mock_server, mock_server.__main__"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    return result.returncode == 0
+
+
+def mock_server_help() -> str:
+    result = subprocess.run(
+        [PYTHON, "-m", "mock_server", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.stdout + result.stderr
+
+
+def mock_server_argv(*extra: str, uvloop: bool = False) -> list[str]:
+    if uvloop:
+        # Same entry point, uvloop's event loop policy installed first (Python 3.11 API).
+        code = (
+            "import sys, uvloop; uvloop.install(); "
+            "from mock_server.__main__ import main; sys.argv[0] = 'websim-mock'; "
+            "sys.exit(main())"
+        )
+        return [PYTHON, "-c", code, "--port", "0", *extra]
+    return [PYTHON, "-m", "mock_server", "--port", "0", *extra]
+
+
+def websim_mock_command() -> list[str]:
+    """The installed ``websim-mock`` console script (beside this interpreter), else ``-m``."""
+    script = Path(PYTHON).with_name("websim-mock")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("websim-mock")
+    return [found] if found else [PYTHON, "-m", "mock_server"]
+
+
+def bare_server_argv(*extra: str) -> list[str]:
+    return [PYTHON, str(BENCH_DIR / "bare_server.py"), "--port", "0", *extra]
+
+
+# --- load generation -----------------------------------------------------------------------------
+
+
+def wrk_path() -> str | None:
+    return shutil.which("wrk")
+
+
+_WRK_LUA = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "{content_type}"
+local f = io.open("{body_file}", "rb")
+wrk.body = f:read("*a")
+f:close()
+
+function done(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    'WRKJSON {{"requests": %d, "errors": %d, "duration_s": %.6f, '
+    .. '"p50_ms": %.3f, "p99_ms": %.3f, "bytes": %d}}\\n',
+    summary.requests, errors, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.bytes))
+end
+"""
+
+
+def run_load(
+    url: str,
+    body: bytes,
+    *,
+    concurrency: int,
+    duration: float,
+    tool: str = "auto",
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """One load run in a separate process; returns rps, p50_ms, p99_ms, errors, requests, tool.
+
+    ``tool`` is ``wrk`` (when installed), ``python`` (bench/loadgen.py, aiohttp), or ``auto``.
+    """
+    wrk = wrk_path()
+    if tool == "auto":
+        tool = "wrk" if wrk else "python"
+    if tool == "wrk":
+        if wrk is None:
+            raise RuntimeError("wrk is not installed (apt-get install wrk)")
+        return _run_wrk(wrk, url, body, concurrency, duration, timeout)
+    return _run_python_loadgen(url, body, concurrency, duration, timeout)
+
+
+def _run_wrk(
+    wrk: str, url: str, body: bytes, concurrency: int, duration: float, timeout: float
+) -> dict[str, Any]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="websim-bench-") as tmp:
+        body_file = Path(tmp, "body")
+        body_file.write_bytes(body)
+        script = Path(tmp, "post.lua")
+        script.write_text(_WRK_LUA.format(content_type=CONTENT_TYPE, body_file=body_file))
+        # One wrk thread: the machine has two cores and the server under test needs one.
+        argv = [
+            wrk,
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(duration))}s",
+            f"--timeout={max(1, round(timeout))}s",
+            "-s",
+            str(script),
+            url,
+        ]
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=duration + timeout + 30
+        )
+    for line in result.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            data: dict[str, Any] = json.loads(line[len("WRKJSON ") :])
+            data["rps"] = data["requests"] / data["duration_s"] if data["duration_s"] else 0.0
+            data["tool"] = "wrk"
+            data["concurrency"] = concurrency
+            return data
+    raise RuntimeError(f"wrk gave no result (rc={result.returncode}): {result.stderr[-500:]}")
+
+
+def _run_python_loadgen(
+    url: str, body: bytes, concurrency: int, duration: float, timeout: float
+) -> dict[str, Any]:
+    argv = [
+        PYTHON,
+        str(BENCH_DIR / "loadgen.py"),
+        url,
+        "--body",
+        body.decode("utf-8"),
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--timeout",
+        str(timeout),
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout + 60)
+    if result.returncode != 0:
+        raise RuntimeError(f"loadgen failed (rc={result.returncode}): {result.stderr[-500:]}")
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    data["tool"] = "python"
+    return data
+
+
+def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the highest throughput: on a shared machine, noise only ever slows down."""
+    best = dict(max(runs, key=lambda run: run.get("rps", 0.0)))
+    best["rps_runs"] = [round(run.get("rps", 0.0), 1) for run in runs]
+    return best
