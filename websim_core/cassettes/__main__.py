@@ -1,0 +1,110 @@
+"""``websim-cassettes`` / ``python -m websim_core.cassettes``: check, record, list.
+
+``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
+cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="websim-cassettes", description="Check and re-record the Websim vcrpy cassettes."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="validate cassettes against the protocol, find secrets")
+    check.add_argument("directory", nargs="?", help="default: the top-level cassettes/")
+    record = sub.add_parser(
+        "record", help="re-record every cassette, check it, report drift against the committed"
+    )
+    record.add_argument(
+        "--base-url", help="target (default: $WEBSIM_BASE_URL, else the live https://websim.ai)"
+    )
+    record.add_argument("--cassettes", type=Path, help="committed cassettes (default: cassettes/)")
+    record.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="just this scenario (repeatable)",
+    )
+    record.add_argument(
+        "--target",
+        choices=("auto", "mock", "live"),
+        default="auto",
+        help="what the base URL is (auto: asks for the mock's admin API)",
+    )
+    record.add_argument(
+        "--accept", action="store_true", help="replace the committed cassettes (atomically)"
+    )
+    record.add_argument("--keep", type=Path, help="also copy the new recordings here")
+    record.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    record.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    sub.add_parser("list", help="the scenarios, one per cassette")
+    return parser
+
+
+def _check(directory: str | None) -> int:
+    from .check import check_directory
+    from .config import cassette_dir
+
+    root = cassette_dir(directory)
+    findings = check_directory(root)
+    for finding in findings:
+        print(finding.line())
+    if findings:
+        print(f"{len(findings)} finding(s) in {root}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        import vcr  # noqa: F401
+    except ImportError:
+        print(
+            "websim-cassettes: vcrpy is not installed (pip install 'websim-harness[test]')",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "check":
+        return _check(args.directory)
+    if args.command == "list":
+        from .scenarios import SCENARIOS
+
+        for scenario in SCENARIOS:
+            live = "" if scenario.live else "  [mock only: arranged]"
+            print(f"{scenario.cassette:<28} {scenario.description}{live}")
+        return 0
+    from .record import RecordOptions
+    from .record import main as record_main
+
+    options = RecordOptions(
+        base_url=args.base_url,
+        cassettes=args.cassettes,
+        only=tuple(args.only),
+        target=args.target,
+        accept=args.accept,
+        keep=args.keep,
+        connect_timeout=args.connect_timeout,
+        timeout=args.timeout,
+    )
+    try:
+        return record_main(options)
+    except KeyboardInterrupt:
+        print(
+            "websim-cassettes record: interrupted; committed cassettes untouched", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""Check cassettes against the protocol page: paths, JSON shapes, project IDs, statuses, secrets.
+
+``check_file`` and ``check_directory`` return findings; ``Finding.line()`` is the
+``file:interaction: problem`` form the command prints. Pure apart from reading the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
+from ..protocol import validate_chat_body, validate_image_body
+from ..sse import DONE, SSEDecoder
+from .files import (
+    PROVENANCE_KEY,
+    CassetteFile,
+    CassetteLoadError,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    cassette_paths,
+    load_cassette,
+)
+from .match import endpoint_of_path, parse_json, project_id_problem
+from .scrub import (
+    DROPPED_REQUEST_HEADERS,
+    DROPPED_RESPONSE_HEADERS,
+    REDACTED,
+    find_secrets,
+    is_sensitive_name,
+)
+
+__all__ = ["DOCUMENTED_STATUSES", "Finding", "check_cassette", "check_directory", "check_file"]
+
+# The statuses the protocol page documents; any other 4xx/5xx is allowed as "other".
+DOCUMENTED_STATUSES = frozenset({200, 400, 401, 402, 403, 404, 429, 500, 502, 503, 504, 520})
+_PROVENANCE_FIELDS = ("recorded_against", "base_url", "recorded_at", "websim_harness_version")
+_RECORDED_AGAINST = ("mock", "live", "upstream")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one interaction (``interaction`` None: the file as a whole)."""
+
+    file: str
+    interaction: int | None
+    problem: str
+
+    def line(self) -> str:
+        where = "-" if self.interaction is None else str(self.interaction)
+        return f"{self.file}:{where}: {self.problem}"
+
+
+def _secrets(where: str, text: str) -> Iterator[str]:
+    for found in find_secrets(text):
+        yield f"{where} holds what looks like a secret ({found.kind}: {found.excerpt!r})"
+
+
+def _text(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _request_problems(request: RecordedRequest) -> Iterator[str]:
+    if request.method.upper() != "POST":
+        yield f"request method is {request.method}, the API only takes POST"
+    endpoint = endpoint_of_path(request.path)
+    if endpoint is None:
+        yield f"request path {request.path!r} is not a Websim inference endpoint"
+        return
+    if not parse_json(request.body)[0]:
+        yield f"{endpoint} request body is not JSON"
+        return
+    problem = project_id_problem(request.body, request.path)
+    if problem is not None:
+        yield f"{endpoint} request {problem}"
+
+
+def _request_shape(request: RecordedRequest) -> str | None:
+    ok, data = parse_json(request.body)
+    if not ok:
+        return None
+    try:
+        if endpoint_of_path(request.path) == "image":
+            validate_image_body(data)
+        else:
+            validate_chat_body(data)
+    except InvalidRequestError as exc:
+        return str(exc)
+    return None
+
+
+def _sse_problems(body: bytes) -> Iterator[str]:
+    decoder = SSEDecoder()
+    try:
+        events = decoder.feed(body) + decoder.close()
+    except ResponseFormatError as exc:
+        yield f"event stream: {exc}"
+        return
+    if not events:
+        yield "event stream has no events"
+        return
+    for i, event in enumerate(events):
+        if event.data == DONE:
+            if i != len(events) - 1:
+                yield f"event stream has events after [DONE] (event {i})"
+            return
+        ok, data = parse_json(event.data)
+        if not ok or not isinstance(data, dict) or not isinstance(data.get("content"), str):
+            yield f'event {i} is not {{"content": <string>}}: {event.data[:60]!r}'
+    yield "event stream does not end with data: [DONE]"
+
+
+def _success_problems(
+    endpoint: str, request: RecordedRequest, response: RecordedResponse
+) -> Iterator[str]:
+    body = response.body
+    text = _text(body)
+    if text is None:
+        yield "200 body is not UTF-8 text"
+        return
+    ok, data = parse_json(body)
+    if endpoint == "chat":
+        wants_stream = parse_json(request.body)[1]
+        streamed = isinstance(wants_stream, dict) and wants_stream.get("stream") is True
+        if response.media_type == "text/event-stream":
+            if not streamed:
+                yield "chat answered with an event stream to a request without stream: true"
+            yield from _sse_problems(body)
+            return
+        if not text.strip():
+            yield "chat 200 has an empty body"
+        elif ok:
+            if not isinstance(data, dict):
+                yield f"chat 200 body is JSON {type(data).__name__}, not an object"
+            elif not isinstance(data.get("content"), str):
+                got = "missing" if "content" not in data else type(data["content"]).__name__
+                yield f"chat 200 body has no string 'content' ({got})"
+        elif response.media_type == "application/json":
+            yield "chat 200 says application/json but the body is not JSON"
+        elif is_html(text, response.media_type):
+            yield "chat 200 body is an HTML page, not an answer"
+        return
+    # image
+    if not ok:
+        yield "image 200 body is not JSON"
+    elif not isinstance(data, dict):
+        yield f"image 200 body is JSON {type(data).__name__}, not an object"
+    elif "url" in data:
+        url = data["url"]
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            yield f"image 200 'url' is not an http(s) URL: {json.dumps(url)[:60]}"
+
+
+def _error_problems(response: RecordedResponse) -> Iterator[str]:
+    status = response.status
+    text = _text(response.body) or ""
+    if not text.strip():
+        yield f"{status} response has an empty body"
+    if status == 429 and "rate limit" not in text.lower():
+        yield "429 body does not mention 'Rate limit' as the API's does"
+    if status == 403 and is_html(text, response.media_type) and not is_cloudflare_page(text):
+        yield "403 HTML page without Cloudflare markers"
+    if (
+        response.media_type == "application/json"
+        and text.strip()
+        and not parse_json(response.body)[0]
+    ):
+        yield f"{status} says application/json but the body is not JSON"
+
+
+def _header_problems(where: str, headers: dict[str, Any], dropped: frozenset[str]) -> Iterator[str]:
+    for name, value in headers.items():
+        values = value if isinstance(value, list) else [value]
+        lower = name.lower()
+        if lower in dropped:
+            yield f"{where} header {name!r} is recorded (it must be dropped)"
+        elif is_sensitive_name(lower) and any(v != REDACTED for v in values):
+            yield f"{where} header {name!r} is not redacted"
+        else:
+            for v in values:
+                yield from _secrets(f"{where} header {name!r}", str(v))
+
+
+def _interaction_problems(item: Interaction) -> Iterator[str]:
+    request, response = item.request, item.response
+    yield from _request_problems(request)
+    yield from _header_problems("request", dict(request.headers), DROPPED_REQUEST_HEADERS)
+    yield from _secrets("request URL", request.uri)
+    yield from _secrets("request body", request.body.decode("utf-8", "replace"))
+    yield from _header_problems("response", dict(response.headers), DROPPED_RESPONSE_HEADERS)
+    yield from _secrets("response body", response.body.decode("utf-8", "replace"))
+
+    status = response.status
+    if not 100 <= status <= 599:
+        yield f"status {status} is not an HTTP status"
+        return
+    if status not in DOCUMENTED_STATUSES and not 400 <= status <= 599:
+        yield f"status {status} is not one the protocol documents"
+        return
+    endpoint = endpoint_of_path(request.path)
+    shape = _request_shape(request) if endpoint else None
+    if 200 <= status < 300:
+        if shape is not None:
+            yield f"request is invalid ({shape}) yet got {status}"
+        if endpoint is not None:
+            yield from _success_problems(endpoint, request, response)
+    else:
+        yield from _error_problems(response)
+
+
+def _metadata_problems(cassette: CassetteFile) -> Iterator[str]:
+    block = cassette.metadata.get(PROVENANCE_KEY)
+    if not isinstance(block, dict):
+        yield f"no provenance (metadata.{PROVENANCE_KEY}: where, when and with what it was recorded)"
+        return
+    for key in _PROVENANCE_FIELDS:
+        if not block.get(key):
+            yield f"provenance lacks {key!r}"
+    if block.get("recorded_against") not in _RECORDED_AGAINST:
+        yield f"provenance recorded_against must be one of {', '.join(_RECORDED_AGAINST)}"
+    for key, value in block.items():
+        yield from _secrets(f"provenance {key!r}", str(value))
+
+
+def check_cassette(cassette: CassetteFile, name: str | None = None) -> list[Finding]:
+    """Findings for an already loaded cassette."""
+    label = name or str(cassette.path)
+    findings = [Finding(label, None, p) for p in _metadata_problems(cassette)]
+    if not cassette.interactions:
+        findings.append(Finding(label, None, "cassette has no interactions"))
+    for index, item in enumerate(cassette.interactions):
+        findings.extend(Finding(label, index, p) for p in _interaction_problems(item))
+    return findings
+
+
+def check_file(path: str | os.PathLike[str], name: str | None = None) -> list[Finding]:
+    """Load one file with vcrpy and check it."""
+    label = name or os.fspath(path)
+    try:
+        cassette = load_cassette(path)
+    except CassetteLoadError as exc:
+        return [Finding(label, None, str(exc))]
+    return check_cassette(cassette, label)
+
+
+def check_directory(
+    directory: str | os.PathLike[str], paths: Sequence[Path] | None = None
+) -> list[Finding]:
+    """Check every cassette of a directory; an empty or missing directory is itself a finding."""
+    root = Path(directory)
+    if not root.is_dir():
+        return [Finding(os.fspath(root), None, "not a directory")]
+    files = list(paths) if paths is not None else cassette_paths(root)
+    if not files:
+        return [Finding(os.fspath(root), None, "no cassettes (*.yaml) here")]
+    findings: list[Finding] = []
+    for path in files:
+        findings.extend(check_file(path))
+    return findings

@@ -1,0 +1,100 @@
+"""The one vcrpy configuration for Websim cassettes, shared by tests, recorder and replay server.
+
+``vcr_config()`` is the keyword arguments for ``use_cassette`` (and pytest-recording's
+``vcr_config`` fixture); ``make_vcr()`` is a ``vcr.VCR`` with the Websim matcher registered.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .match import MATCHER_NAME, websim_body
+from .scrub import scrub_request, scrub_response
+
+__all__ = [
+    "CASSETTE_DIR_ENV",
+    "MATCH_ON",
+    "cassette_dir",
+    "make_vcr",
+    "pytest_vcr_config",
+    "register_matchers",
+    "vcr_config",
+]
+
+CASSETTE_DIR_ENV = "WEBSIM_CASSETTE_DIR"
+# Host, scheme and port are left out on purpose: a cassette recorded against the mock server
+# replays for a client pointed at the live API, and the other way round.
+MATCH_ON: tuple[str, ...] = ("method", "path", MATCHER_NAME)
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cassette_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where cassettes live: ``path``, else ``$WEBSIM_CASSETTE_DIR``, else the top-level ``cassettes/``.
+
+    The top level is the source tree this package sits in when that tree has ``cassettes/``
+    (a checkout or an editable install), otherwise ``./cassettes`` under the working directory.
+    """
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CASSETTE_DIR_ENV)
+    if env:
+        return Path(env)
+    here = _PACKAGE_ROOT / "cassettes"
+    if here.is_dir() and (_PACKAGE_ROOT / "pyproject.toml").is_file():
+        return here
+    return Path.cwd() / "cassettes"
+
+
+def vcr_config(
+    *, record_mode: str = "none", cassette_library_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for ``vcr.VCR.use_cassette`` (the VCR must know ``websim_body``).
+
+    Matching on method, path and the body without ``project_id``; secrets scrubbed; volatile
+    response headers dropped; compressed bodies stored decoded; nothing recorded unless asked.
+    """
+    return {
+        "record_mode": record_mode,
+        "match_on": MATCH_ON,
+        "before_record_request": scrub_request,
+        "before_record_response": scrub_response,
+        "decode_compressed_response": True,
+        "allow_playback_repeats": False,
+        "serializer": "yaml",
+        "cassette_library_dir": os.fspath(cassette_dir(cassette_library_dir)),
+    }
+
+
+def pytest_vcr_config() -> dict[str, Any]:
+    """What to return from pytest-recording's ``vcr_config`` fixture.
+
+    Leaves out ``record_mode`` (pytest-recording gives a ``record_mode`` in ``vcr_config``
+    precedence over ``--record-mode``; its own default is ``none``) and the directory (that is
+    the ``vcr_cassette_dir`` fixture's job).
+    """
+    config = vcr_config()
+    del config["record_mode"], config["cassette_library_dir"]
+    return config
+
+
+def register_matchers(vcr: Any) -> Any:
+    """Teach a ``vcr.VCR`` the ``websim_body`` matcher; returns it."""
+    vcr.register_matcher(MATCHER_NAME, websim_body)
+    return vcr
+
+
+def make_vcr(
+    *, record_mode: str = "none", cassette_library_dir: str | os.PathLike[str] | None = None
+) -> Any:
+    """A ``vcr.VCR`` configured for Websim cassettes; ``use_cassette("chat_basic.yaml")`` on it."""
+    import vcr
+
+    config = vcr_config(record_mode=record_mode, cassette_library_dir=cassette_library_dir)
+    repeats = config.pop("allow_playback_repeats")
+    my_vcr = vcr.VCR(**config)
+    register_matchers(my_vcr)
+    # VCR() does not take allow_playback_repeats; use_cassette does, and defaults it to False.
+    assert repeats is False
+    return my_vcr

@@ -1,0 +1,213 @@
+"""An index of recorded interactions for serving them: constant-time lookups, explained misses.
+
+Key: method, path and the body without ``project_id`` (the matcher's rules). Identical requests
+replay their recorded answers in order (429, 429, 200), as vcrpy does. Pure: no I/O but loading.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
+from .match import body_differences, endpoint_of_path, normalized_body, project_id_problem
+
+__all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
+
+Repeat = Literal["none", "last", "cycle"]
+Key = tuple[str, str, str]
+_MAX_CLOSEST = 3
+
+
+def request_key(method: str, path: str, body: object) -> Key:
+    """The index key of a request: upper-case method, path (no query), normalised body."""
+    return method.upper(), path.split("?", 1)[0] or "/", normalized_body(body)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An interaction and where it was recorded: cassette file name and position in it."""
+
+    cassette: str
+    position: int
+    interaction: Interaction
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The recorded answer to play, and how many of its sequence had been played before it."""
+
+    recorded: Recorded
+    played_before: int
+
+
+@dataclass(frozen=True)
+class Miss:
+    """No answer: why, and the closest recorded requests with how they differ."""
+
+    reason: str
+    closest: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, method: str, path: str) -> dict[str, Any]:
+        return {
+            "error": f"no recorded interaction matches {method.upper()} {path}: {self.reason}",
+            "request": {"method": method.upper(), "path": path},
+            "closest": self.closest,
+        }
+
+
+@dataclass
+class _Sequence:
+    items: list[Recorded] = field(default_factory=list)
+    played: int = 0
+
+
+class ReplayIndex:
+    """Recorded interactions by key; ``lookup`` plays the next answer of a key's sequence.
+
+    ``repeat`` says what happens once a sequence is played out: ``"none"`` (a miss, as vcrpy
+    with ``allow_playback_repeats=False``), ``"last"`` (keep answering the last one, the default)
+    or ``"cycle"`` (start again).
+    """
+
+    def __init__(self, *, repeat: Repeat = "last") -> None:
+        if repeat not in ("none", "last", "cycle"):
+            raise ValueError(f"repeat must be 'none', 'last' or 'cycle', not {repeat!r}")
+        self.repeat: Repeat = repeat
+        self._all: dict[Key, _Sequence] = {}
+        self._by_cassette: dict[tuple[str, Key], _Sequence] = {}
+        self._by_route: dict[tuple[str, str], list[tuple[Key, Recorded]]] = {}
+        self.cassettes: list[str] = []
+        self.rejected: list[str] = []
+        self.size = 0
+
+    # --- building -------------------------------------------------------------------------------
+
+    def add_cassette(self, cassette: CassetteFile, name: str | None = None) -> None:
+        """Index every interaction of a loaded cassette (invalid recorded IDs are set aside)."""
+        label = name or cassette.path.name
+        self.cassettes.append(label)
+        for position, item in enumerate(cassette.interactions):
+            request = item.request
+            problem = project_id_problem(request.body, request.path)
+            if problem is not None:
+                self.rejected.append(f"{label}:{position}: recorded request {problem}")
+                continue
+            key = request_key(request.method, request.path, request.body)
+            recorded = Recorded(label, position, item)
+            self._all.setdefault(key, _Sequence()).items.append(recorded)
+            self._by_cassette.setdefault((label, key), _Sequence()).items.append(recorded)
+            route = self._by_route.setdefault((key[0], key[1]), [])
+            if all(existing != key for existing, _ in route):
+                route.append((key, recorded))
+            self.size += 1
+
+    @classmethod
+    def from_directory(
+        cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last"
+    ) -> ReplayIndex:
+        """Load every cassette of a directory; a file vcrpy cannot load raises CassetteLoadError."""
+        index = cls(repeat=repeat)
+        paths = cassette_paths(directory)
+        if not paths:
+            raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
+        for path in paths:
+            try:
+                index.add_cassette(load_cassette(path), Path(path).name)
+            except CassetteLoadError as exc:
+                raise CassetteLoadError(f"{path}: {exc}") from None
+        return index
+
+    @classmethod
+    def from_cassettes(
+        cls, cassettes: Iterable[CassetteFile], *, repeat: Repeat = "last"
+    ) -> ReplayIndex:
+        index = cls(repeat=repeat)
+        for cassette in cassettes:
+            index.add_cassette(cassette)
+        return index
+
+    # --- serving --------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start every sequence from its first answer again."""
+        for sequence in (*self._all.values(), *self._by_cassette.values()):
+            sequence.played = 0
+
+    def lookup(
+        self, method: str, path: str, body: object, *, cassette: str | None = None
+    ) -> Hit | Miss:
+        """The next recorded answer for this request (only from ``cassette`` if given)."""
+        path = path.split("?", 1)[0] or "/"
+        problem = project_id_problem(body, path)
+        if problem is not None:
+            return Miss(f"the request's {problem}", self._closest(method, path, body, cassette))
+        key = request_key(method, path, body)
+        sequence = (
+            self._all.get(key) if cassette is None else self._by_cassette.get((cassette, key))
+        )
+        if sequence is None or not sequence.items:
+            return Miss("nothing recorded for it", self._closest(method, path, body, cassette))
+        count = len(sequence.items)
+        played = sequence.played
+        if played >= count:
+            if self.repeat == "none":
+                return Miss(
+                    f"its {count} recorded answer(s) have all been played",
+                    [self._describe(sequence.items[-1], [])],
+                )
+            slot = count - 1 if self.repeat == "last" else played % count
+        else:
+            slot = played
+        sequence.played += 1
+        return Hit(sequence.items[slot], played)
+
+    def _describe(self, recorded: Recorded, differences: Sequence[str]) -> dict[str, Any]:
+        request = recorded.interaction.request
+        return {
+            "cassette": recorded.cassette,
+            "interaction": recorded.position,
+            "method": request.method,
+            "path": request.path,
+            "status": recorded.interaction.response.status,
+            "differences": list(differences),
+        }
+
+    def _closest(
+        self, method: str, path: str, body: object, cassette: str | None
+    ) -> list[dict[str, Any]]:
+        candidates = self._by_route.get((method.upper(), path), [])
+        if cassette is not None:
+            candidates = [(k, r) for k, r in candidates if r.cassette == cassette]
+        if candidates:
+            scored = []
+            for _key, recorded in candidates:
+                differences = body_differences(body, recorded.interaction.request.body)
+                scored.append(
+                    (len(differences), recorded.cassette, recorded.position, recorded, differences)
+                )
+            scored.sort(key=lambda t: t[:3])
+            return [self._describe(r, d) for _n, _c, _p, r, d in scored[:_MAX_CLOSEST]]
+        # Nothing on this route: show what the same method reaches elsewhere, path first.
+        others = [
+            (route, recorded)
+            for route, entries in self._by_route.items()
+            for _key, recorded in entries[:1]
+            if cassette is None or recorded.cassette == cassette
+        ]
+        out = []
+        for (other_method, other_path), recorded in sorted(others, key=lambda t: t[0])[
+            :_MAX_CLOSEST
+        ]:
+            differences = []
+            if other_method != method.upper():
+                differences.append(f"method: {method.upper()} here, {other_method} recorded")
+            if other_path != path:
+                differences.append(f"path: {path} here, {other_path} recorded")
+            if endpoint_of_path(path) is None and endpoint_of_path(other_path) is not None:
+                differences.append(f"{path} is not a Websim endpoint")
+            out.append(self._describe(recorded, differences))
+        return out

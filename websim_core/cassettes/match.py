@@ -1,0 +1,177 @@
+"""Request matching for Websim cassettes: method, path, and the JSON body with ``project_id`` set aside.
+
+Each request carries a fresh random project ID, so bodies are compared without it; the recorded
+and the sent ID must still each be valid for the endpoint the path names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, Protocol
+
+from ..ids import ProjectIdKind, classify_project_id, id_pattern
+from ..routing import CHAT_PATH, IMAGE_PATH
+
+__all__ = [
+    "MATCHER_NAME",
+    "Endpoint",
+    "body_differences",
+    "endpoint_of_path",
+    "normalized_body",
+    "parse_json",
+    "project_id_problem",
+    "websim_body",
+]
+
+MATCHER_NAME = "websim_body"
+Endpoint = Literal["chat", "image"]
+_ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: "chat", IMAGE_PATH: "image"}
+_VALID_KINDS = {
+    "chat": (ProjectIdKind.CHAT, ProjectIdKind.LEGACY),
+    "image": (ProjectIdKind.IMAGE,),
+}
+_NOT_JSON = object()
+_MAX_SHOWN = 60
+
+
+class _RequestLike(Protocol):
+    @property
+    def body(self) -> Any: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+def endpoint_of_path(path: str) -> Endpoint | None:
+    """``"chat"`` or ``"image"`` for the two inference paths (trailing slash allowed), else None."""
+    return _ENDPOINTS.get(path.rstrip("/") or "/")
+
+
+def _as_bytes(body: object) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    read = getattr(body, "read", None)
+    if callable(read):
+        data = read()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if isinstance(body, (list, tuple)):
+        return b"".join(_as_bytes(part) for part in body)
+    return str(body).encode("utf-8")
+
+
+def parse_json(body: object) -> tuple[bool, Any]:
+    """``(True, value)`` for a body that is JSON, whatever its content type says; else ``(False, None)``."""
+    value = _json(body)
+    return (False, None) if value is _NOT_JSON else (True, value)
+
+
+def _json(body: object) -> Any:
+    raw = _as_bytes(body)
+    if not raw.strip():
+        return _NOT_JSON
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _NOT_JSON
+
+
+def _without_id(value: object) -> object:
+    if isinstance(value, dict) and "project_id" in value:
+        return {k: v for k, v in value.items() if k != "project_id"}
+    return value
+
+
+def normalized_body(body: object) -> str:
+    """A stable text key for a request body: canonical JSON without ``project_id``, or the raw text.
+
+    Two bodies that differ only in their project ID, key order or whitespace get the same key.
+    """
+    value = _json(body)
+    if value is _NOT_JSON:
+        return "raw:" + _as_bytes(body).decode("utf-8", "backslashreplace")
+    canonical = json.dumps(
+        _without_id(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return "json:" + canonical
+
+
+def project_id_problem(body: object, path: str) -> str | None:
+    """Why the body's ``project_id`` is not valid for the endpoint of ``path``, or None if it is.
+
+    Chat accepts the canonical 3_16 form and gpt4free's legacy 3_15; image only 7_12. A body that
+    is not a JSON object, or a path that is not an inference endpoint, is not judged here.
+    """
+    endpoint = endpoint_of_path(path)
+    value = _json(body)
+    if endpoint is None or not isinstance(value, dict):
+        return None
+    if "project_id" not in value:
+        return "has no project_id"
+    project_id = value["project_id"]
+    if classify_project_id(project_id) in _VALID_KINDS[endpoint]:
+        return None
+    return f"project_id {project_id!r} is not a valid {endpoint} ID ({id_pattern(endpoint)})"
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"
+
+
+def _diff(sent: object, recorded: object, where: str, out: list[str]) -> None:
+    if isinstance(sent, dict) and isinstance(recorded, dict):
+        for key in sorted(set(sent) | set(recorded)):
+            at = f"{where}.{key}" if where else str(key)
+            if key not in recorded:
+                out.append(f"{at}: only in this request ({_short(sent[key])})")
+            elif key not in sent:
+                out.append(f"{at}: only in the recorded one ({_short(recorded[key])})")
+            else:
+                _diff(sent[key], recorded[key], at, out)
+        return
+    if isinstance(sent, list) and isinstance(recorded, list):
+        if len(sent) != len(recorded):
+            out.append(f"{where or 'body'}: {len(sent)} items here, {len(recorded)} recorded")
+        for i, (a, b) in enumerate(zip(sent, recorded, strict=False)):
+            _diff(a, b, f"{where}[{i}]", out)
+        return
+    if sent != recorded or type(sent) is not type(recorded):
+        out.append(f"{where or 'body'}: {_short(sent)} here, {_short(recorded)} recorded")
+
+
+def _kind(value: object) -> str:
+    return "not JSON" if value is _NOT_JSON else "JSON"
+
+
+def body_differences(sent: object, recorded: object) -> list[str]:
+    """How two request bodies differ, field by field, ``project_id`` aside; empty when they match."""
+    a, b = _json(sent), _json(recorded)
+    if a is _NOT_JSON or b is _NOT_JSON:
+        if normalized_body(sent) == normalized_body(recorded):
+            return []
+        text_a = _as_bytes(sent).decode("utf-8", "replace")
+        text_b = _as_bytes(recorded).decode("utf-8", "replace")
+        return [f"body: {_kind(a)} {_short(text_a)} here, {_kind(b)} {_short(text_b)} recorded"]
+    out: list[str] = []
+    _diff(_without_id(a), _without_id(b), "", out)
+    return out
+
+
+def websim_body(r1: _RequestLike, r2: _RequestLike) -> None:
+    """vcrpy matcher (``r1`` the request being made, ``r2`` the recorded one); raises AssertionError.
+
+    Register it with ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr``
+    and the pytest plugin do that for you.
+    """
+    problems = []
+    for side, request in (("this request", r1), ("the recorded request", r2)):
+        problem = project_id_problem(request.body, request.path)
+        if problem is not None:
+            problems.append(f"{side}: {problem}")
+    problems.extend(body_differences(r1.body, r2.body))
+    if problems:
+        raise AssertionError("; ".join(problems))
