@@ -132,10 +132,13 @@ def status_message(status: int, body: bytes | str, content_type: str | None = No
     message: object = None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         data = None
     if isinstance(data, dict):
-        message = data.get("error", data.get("message"))
+        # An empty or null ``error`` does not hide a useful ``message``.
+        message = data.get("error")
+        if message is None or message == "":
+            message = data.get("message")
         if isinstance(message, dict):
             message = message.get("message", message)
     if message is None or message == "":
@@ -165,7 +168,8 @@ def error_for_status(
     """
     if 200 <= status < 300:
         return None
-    raw = body.encode("utf-8") if isinstance(body, str) else body
+    # surrogatepass: a str body may hold lone surrogates (e.g. decoded from JSON escapes).
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     content_type = None
     if headers is not None:
         content_type = headers.get("Content-Type") or headers.get("content-type")

@@ -94,8 +94,17 @@ class ImageRequest:
         return _dump(self.payload)
 
 
-def _dump(payload: Mapping[str, Any]) -> bytes:
+def _dump(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _check_encodable(value: object, where: str) -> None:
+    # Fail before any I/O, naming the field, rather than with a TypeError or a
+    # UnicodeEncodeError (lone surrogates) when the body is serialised for sending.
+    try:
+        _dump(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidRequestError(where, f"cannot be sent as UTF-8 JSON ({exc})") from None
 
 
 def _type(value: object) -> str:
@@ -209,6 +218,8 @@ def build_chat_request(
 ) -> ChatRequest:
     """Validate and build a chat request; the history is sent whole, as the known clients do."""
     checked = validate_messages(messages)
+    for i, message in enumerate(checked):
+        _check_encodable(message, f"messages[{i}]")
     if project_id is None:
         project_id = generate_project_id("chat", rng=rng)
     payload: dict[str, Any] = {
@@ -232,11 +243,14 @@ def build_image_request(
     if prompt is not None and not isinstance(prompt, str):
         raise InvalidRequestError("prompt", f"must be a string, not {_type(prompt)}")
     parse_aspect_ratio(aspect_ratio)
+    # Messages given are checked even when an explicit prompt makes them unused.
+    checked = None if messages is None else validate_messages(messages)
     text = prompt.strip() if prompt else ""
-    if not text and messages is not None:
-        text = image_prompt(validate_messages(messages))
+    if not text and checked is not None:
+        text = image_prompt(checked)
     if not text:
         raise InvalidRequestError("prompt", "no prompt given and no trailing user message")
+    _check_encodable(text, "prompt")
     if project_id is None:
         project_id = generate_project_id("image", rng=rng)
     payload = {
@@ -251,8 +265,9 @@ def build_image_request(
 
 
 def _text(body: bytes) -> str:
+    # utf-8-sig: a leading BOM is not part of the answer (json.loads would refuse it).
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ResponseFormatError(f"body is not UTF-8 text ({exc.reason})", body) from None
 
@@ -264,6 +279,8 @@ def parse_chat_response(body: bytes, content_type: str | None = None) -> str:
         raise ResponseFormatError("chat answer has an empty body", body)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ResponseFormatError("chat answer is JSON nested too deeply", body) from None
     except ValueError:
         if is_html(text, content_type):
             raise ResponseFormatError(
@@ -302,6 +319,8 @@ def parse_json_body(body: bytes, what: str, content_type: str | None = None) -> 
         raise ResponseFormatError(f"{what} has an empty body", body)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ResponseFormatError(f"{what} is JSON nested too deeply", body) from None
     except ValueError:
         kind = "an HTML page" if is_html(text, content_type) else "not JSON"
         raise ResponseFormatError(f"{what} is {kind}: {text.strip()[:80]!r}", body) from None

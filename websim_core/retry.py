@@ -7,6 +7,7 @@ by default, waiting ``Retry-After`` when the server sends one (capped), else 2 s
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import math
 import time
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from .errors import RateLimitError, WebsimError
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
+
+_MAX_RETRY_AFTER = 10**11
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -28,13 +31,18 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(min(int(value[:12]), 10**11))
+        # Leading zeros do not count towards the cap; more than 11 digits is over it anyway.
+        digits = value.lstrip("0") or "0"
+        return float(_MAX_RETRY_AFTER if len(digits) > 11 else min(int(digits), _MAX_RETRY_AFTER))
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
+    if when.tzinfo is None:
+        # "-0000" (RFC 5322: UTC, local zone unknown) parses naive; never use the local zone.
+        when = when.replace(tzinfo=datetime.timezone.utc)
     try:
         seconds = when.timestamp() - now
     except (OverflowError, OSError, ValueError):
@@ -67,9 +75,13 @@ class RetryPolicy:
         """Seconds to wait after failed attempt ``attempt``: Retry-After if given, else backoff."""
         if retry_after is not None:
             return min(self.max_delay, max(0.0, retry_after))
-        return min(
-            self.max_delay, self.base_delay * self.multiplier ** min(64, max(0, attempt - 1))
-        )
+        if self.base_delay == 0:
+            return 0.0
+        try:
+            backoff = self.base_delay * self.multiplier ** min(64, max(0, attempt - 1))
+        except OverflowError:  # a large multiplier to a large power: past any cap
+            return self.max_delay
+        return min(self.max_delay, backoff)
 
     def retry_after(self, value: str | None) -> float | None:
         """Parse a ``Retry-After`` header against this policy's clock."""

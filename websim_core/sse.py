@@ -126,7 +126,7 @@ def parse_delta(data: str) -> str | None:
         return None
     try:
         payload = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ResponseFormatError(f"stream event is not JSON: {data[:80]!r}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("content"), str):
         raise ResponseFormatError(f"stream event has no string 'content': {data[:80]!r}")
