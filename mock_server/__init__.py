@@ -1,0 +1,51 @@
+"""mock_server: a local imitation of the Websim inference API, for tests and offline development.
+
+``websim-mock`` (or ``python -m mock_server``) serves it; ``MockServer`` runs it inside your
+event loop; ``create_app`` returns the bare ``aiohttp.web.Application``; the ``websim_server``
+pytest fixture is registered by installing the package.
+"""
+
+from __future__ import annotations
+
+from .app import STATE_KEY, build_app, create_app, get_state
+from .replies import BUILTIN_STATUSES, chat_reply, image_size
+from .server import LenientProtocol, MockServer, ThreadedMockServer, serve
+from .state import (
+    JournalEntry,
+    MockConfig,
+    MockState,
+    ReplyStep,
+    StatusStep,
+    Step,
+    StepError,
+    parse_step,
+    parse_steps,
+)
+from .wire import HeaderFixer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTIN_STATUSES",
+    "STATE_KEY",
+    "HeaderFixer",
+    "JournalEntry",
+    "LenientProtocol",
+    "MockConfig",
+    "MockServer",
+    "MockState",
+    "ReplyStep",
+    "StatusStep",
+    "Step",
+    "StepError",
+    "ThreadedMockServer",
+    "__version__",
+    "build_app",
+    "chat_reply",
+    "create_app",
+    "get_state",
+    "image_size",
+    "parse_step",
+    "parse_steps",
+    "serve",
+]

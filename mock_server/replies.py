@@ -1,0 +1,321 @@
+"""What the mock answers, with no I/O: deterministic chat replies, PNG images, SSE and error bodies.
+
+Everything is a pure function of the seed and the request (hashed with BLAKE2b, never Python's
+salted ``hash()``), so the same conversation gets the same answer on every run and machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http
+import json
+import re
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from websim_core.errors import is_html
+from websim_core.protocol import content_text
+from websim_core.sse import DONE_EVENT, encode_delta
+
+from .state import StatusStep
+
+__all__ = [
+    "BUILTIN_STATUSES",
+    "IMAGE_MAX_SIDE",
+    "IMAGE_NAME_RE",
+    "Answer",
+    "builtin_answer",
+    "chat_body",
+    "chat_reply",
+    "error_body",
+    "image_name",
+    "image_size",
+    "parse_image_name",
+    "png_bytes",
+    "render_png",
+    "split_chunks",
+    "sse_events",
+    "status_answer",
+]
+
+IMAGE_MAX_SIDE = 256
+IMAGE_NAME_RE = re.compile(r"([0-9a-f]{16})-([0-9]{1,3})x([0-9]{1,3})")
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+HTML_TYPE = "text/html; charset=UTF-8"
+_QUOTE_MAX = 200
+_WORDS_PER_CHUNK = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A complete HTTP answer: status, body bytes, content type and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _digest(*parts: str) -> bytes:
+    h = hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(struct.pack(">Q", len(data)))
+        h.update(data)
+    return h.digest()
+
+
+def _printable(text: str) -> str:
+    # Lone surrogates (legal in JSON escapes) cannot be encoded as UTF-8: replace them.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+# --- chat ---------------------------------------------------------------------------------------
+
+_OPENERS = (
+    "Thanks for your message.",
+    "Good question.",
+    "Happy to help with that.",
+    "Let me think about that for a moment.",
+    "Here is my take.",
+    "Sure, let's look at it together.",
+    "That's an interesting one.",
+    "I see what you mean.",
+)
+_MIDDLES = (
+    "The short answer is that it depends on what matters most to you, so start with the part"
+    " you are surest about.",
+    "A good first step is to split it into smaller pieces and look at each one on its own.",
+    "Most of the time the simplest explanation is the right one, so I would begin there.",
+    "It helps to write down what you already know and what you still need to find out.",
+    "There are a few ways to approach this, and each has trade-offs worth weighing.",
+    "I would try a small experiment first, then adjust based on what you learn.",
+    "The details matter here, so it is worth checking your assumptions one by one.",
+    "Looking at it from the other side often makes the answer clearer.",
+)
+_CLOSERS = (
+    "Let me know if you would like more detail.",
+    "I hope that helps.",
+    "Feel free to ask a follow-up question.",
+    "Tell me more and I can be more specific.",
+    "Does that answer your question?",
+    "Happy to go deeper on any part of it.",
+)
+
+
+def _quote(text: str) -> str:
+    text = " ".join(_printable(text).split())
+    if len(text) > _QUOTE_MAX:
+        text = text[: _QUOTE_MAX - 1].rstrip() + "…"
+    return text
+
+
+def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
+    """An assistant-like answer that quotes the last user message; same input, same text.
+
+    The choice of sentences hashes the seed and the whole conversation (roles and texts).
+    """
+    pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
+    digest = _digest("chat", str(seed), json.dumps(pairs, ensure_ascii=True))
+    last = next((text for role, text in reversed(pairs) if role == "user"), None)
+    if last is None:
+        last = pairs[-1][1] if pairs else ""
+    quoted = _quote(last)
+    said = f'You wrote: "{quoted}".' if quoted else "Your message was empty."
+    opener = _OPENERS[digest[0] % len(_OPENERS)]
+    middle = _MIDDLES[digest[1] % len(_MIDDLES)]
+    closer = _CLOSERS[digest[2] % len(_CLOSERS)]
+    return f"{opener} {said} {middle} {closer}"
+
+
+_CHUNK_RE = re.compile(r"\s*\S+\s*", re.UNICODE)
+
+
+def split_chunks(text: str, words: int = _WORDS_PER_CHUNK) -> list[str]:
+    """The text in chunks of a few words; ``"".join(chunks) == text``, and never an empty list."""
+    pieces = _CHUNK_RE.findall(text)
+    if "".join(pieces) != text:  # only whitespace: no word to split on
+        return [text]
+    return ["".join(pieces[i : i + words]) for i in range(0, len(pieces), words)] or [text]
+
+
+def sse_events(chunks: Sequence[str]) -> list[bytes]:
+    """One SSE event per chunk, then ``data: [DONE]``, framed by ``websim_core.sse``."""
+    return [*(encode_delta(_printable(chunk)) for chunk in chunks), DONE_EVENT]
+
+
+def chat_body(text: str) -> bytes:
+    """The non-streamed chat answer ``{"content": ...}``."""
+    return json.dumps({"content": _printable(text)}, ensure_ascii=False).encode("utf-8")
+
+
+# --- images -------------------------------------------------------------------------------------
+
+
+def image_size(width: int, height: int, max_side: int = IMAGE_MAX_SIDE) -> tuple[int, int]:
+    """Pixel size for a W:H ratio: the longer side ``max_side``, the other rounded, at least 1."""
+    if width >= height:
+        return max_side, max(1, min(max_side, round(max_side * height / width)))
+    return max(1, min(max_side, round(max_side * width / height))), max_side
+
+
+def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
+    """The file name (without ``.png``) of the image for this seed, prompt and ratio."""
+    width, height = image_size(*ratio)
+    key = _digest("image", str(seed), prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
+    return f"{key}-{width}x{height}"
+
+
+def parse_image_name(name: str) -> tuple[str, int, int] | None:
+    """``(key, width, height)`` from a name made by ``image_name``, or None if it is not one."""
+    match = IMAGE_NAME_RE.fullmatch(name)
+    if match is None:
+        return None
+    width, height = int(match[2]), int(match[3])
+    if not (1 <= width <= IMAGE_MAX_SIDE and 1 <= height <= IMAGE_MAX_SIDE):
+        return None
+    return match[1], width, height
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(width: int, height: int, rows: Sequence[bytes]) -> bytes:
+    """A valid 8-bit RGB PNG from ``height`` rows of ``width * 3`` bytes each."""
+    if width < 1 or height < 1 or len(rows) != height:
+        raise ValueError("need height rows and a positive size")
+    if any(len(row) != width * 3 for row in rows):
+        raise ValueError("each row must hold width * 3 bytes")
+    raw = b"".join(b"\x00" + row for row in rows)  # filter type 0 (None) on every row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, 6))
+        + _chunk(b"IEND", b"")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def render_png(key: str, width: int, height: int) -> bytes:
+    """The picture for an image name: a vertical gradient between two colours, with stripes."""
+    seed = bytes.fromhex(key)
+    top = seed[0:3]
+    bottom = seed[3:6]
+    stripe = 4 + seed[6] % 24
+    rows: list[bytes] = []
+    for y in range(height):
+        t = y / (height - 1) if height > 1 else 0.0
+        light = bytes(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
+        dark = bytes(c * 3 // 4 for c in light)
+        period = light * stripe + dark * stripe
+        row = period * (width // (2 * stripe) + 1)
+        rows.append(row[: width * 3])
+    return png_bytes(width, height, rows)
+
+
+# --- statuses -----------------------------------------------------------------------------------
+
+_CF_CHALLENGE = """<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>\
+<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">\
+<meta http-equiv="X-UA-Compatible" content="IE=Edge">\
+<meta name="robots" content="noindex,nofollow">\
+<meta name="viewport" content="width=device-width,initial-scale=1"></head>\
+<body class="no-js"><div class="main-wrapper" role="main"><div class="main-content">\
+<h1 class="zone-name-title h1">websim.ai</h1>\
+<h2 id="challenge-running" class="h2">Verifying you are human. This may take a few seconds.</h2>\
+<div id="challenge-body-text" class="core-msg spacer">websim.ai needs to review the security \
+of your connection before proceeding.</div></div></div>\
+<script>(function(){window._cf_chl_opt={cvId: '3',cZone: "websim.ai",cType: 'managed',\
+cRay: '8f0a1b2c3d4e5f60',cH: 'websim-mock'};var a=document.createElement('script');\
+a.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1?ray=8f0a1b2c3d4e5f60';\
+document.getElementsByTagName('head')[0].appendChild(a);}());</script></body></html>"""
+
+_CF_ERROR = """<!DOCTYPE html><html lang="en-US"><head>\
+<title>websim.ai | {status}: {title}</title><meta charset="UTF-8" />\
+<meta name="robots" content="noindex, nofollow" /></head><body><div id="cf-wrapper">\
+<div id="cf-error-details" class="p-0"><header class="mx-auto pt-10 lg:pt-6 lg:px-8 w-240 \
+lg:w-full mb-8"><h1 class="inline-block sm:block sm:mb-2 font-light text-60 lg:text-4xl \
+text-black-dark leading-tight mr-2"><span class="inline-block">{title}</span>\
+<span class="code-label">Error code {status}</span></h1></header>\
+<div class="cf-error-footer"><span>Cloudflare Ray ID: <strong>8f0a1b2c3d4e5f60</strong></span>\
+</div></div></div></body></html>"""
+
+_CF_HEADERS = (("Server", "cloudflare"), ("CF-RAY", "8f0a1b2c3d4e5f60-SJC"))
+
+
+def error_body(message: str, field: str | None = None) -> bytes:
+    """The body of every error the mock itself raises: ``{"error": {"message", "field"}}``."""
+    return json.dumps({"error": {"message": message, "field": field}}).encode("utf-8")
+
+
+def _json_error(status: int, message: str) -> Answer:
+    return Answer(status, json.dumps({"error": {"message": message}}).encode(), JSON_TYPE)
+
+
+def _cf_error(status: int, title: str) -> Answer:
+    page = _CF_ERROR.format(status=status, title=title)
+    return Answer(status, page.encode("utf-8"), HTML_TYPE, _CF_HEADERS)
+
+
+# What the live service is known (429, 403) or assumed (the rest) to send for each status.
+_BUILTIN: dict[int, Answer] = {
+    401: _json_error(401, "Authentication required"),
+    402: _json_error(402, "Payment required: your quota is used up"),
+    403: Answer(
+        403,
+        _CF_CHALLENGE.encode("utf-8"),
+        HTML_TYPE,
+        (*_CF_HEADERS, ("cf-mitigated", "challenge"), ("Cache-Control", "no-store")),
+    ),
+    429: Answer(429, b"Rate limit exceeded", TEXT_TYPE),
+    500: _json_error(500, "Internal server error"),
+    502: _cf_error(502, "Bad gateway"),
+    503: _json_error(503, "Service temporarily unavailable"),
+    504: _cf_error(504, "Gateway time-out"),
+    520: _cf_error(520, "Web server is returning an unknown error"),
+}
+BUILTIN_STATUSES: tuple[int, ...] = tuple(sorted(_BUILTIN))
+
+
+def builtin_answer(status: int) -> Answer:
+    """The built-in answer for a status: the table above, else a JSON error naming the reason."""
+    known = _BUILTIN.get(status)
+    if known is not None:
+        return known
+    if status < 400:
+        return Answer(status, b"", None)
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return _json_error(status, phrase)
+
+
+def status_answer(step: StatusStep) -> Answer:
+    """The answer a status step scripts: its body (text, or JSON), or the built-in one."""
+    if step.body is None:
+        base = builtin_answer(step.status)
+    elif isinstance(step.body, str):
+        kind = HTML_TYPE if is_html(step.body) else TEXT_TYPE
+        base = Answer(step.status, _printable(step.body).encode("utf-8"), kind)
+    else:
+        body = json.dumps(step.body, ensure_ascii=True, allow_nan=False).encode("utf-8")
+        base = Answer(step.status, body, JSON_TYPE)
+    if not step.headers:
+        return base
+    content_type = base.content_type
+    headers = list(base.headers)
+    for name, value in step.headers:
+        if name.lower() == "content-type":
+            content_type = value
+            continue
+        headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
+        headers.append((name, value))
+    return Answer(base.status, base.body, content_type, tuple(headers))

@@ -1,0 +1,316 @@
+"""Run the mock: ``MockServer`` (async context manager) and ``ThreadedMockServer`` (its own thread).
+
+Both listen through ``serve``, which wraps aiohttp's protocol in a ``HeaderFixer`` so that the
+header names real clients send (``websim-flags;``) are accepted; see ``mock_server.wire``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .app import build_app
+from .state import (
+    DEFAULT_JOURNAL_BODY_BYTES,
+    DEFAULT_JOURNAL_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    JournalEntry,
+    MockConfig,
+    MockState,
+    Step,
+)
+from .wire import HeaderFixer
+
+__all__ = ["LenientProtocol", "MockServer", "ThreadedMockServer", "serve"]
+
+_T = TypeVar("_T")
+StepLike = int | Mapping[str, Any] | Step
+
+
+class LenientProtocol(asyncio.Protocol):
+    """An aiohttp connection protocol behind a ``HeaderFixer``; everything else passes through."""
+
+    __slots__ = ("_fixer", "_inner")
+
+    def __init__(self, inner: asyncio.Protocol) -> None:
+        self._inner = inner
+        self._fixer = HeaderFixer()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        data = self._fixer.feed(data)
+        if data:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        rest = self._fixer.flush()
+        if rest:
+            self._inner.data_received(rest)
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
+async def serve(
+    runner: web.BaseRunner, host: str | None, port: int, *, lenient_headers: bool = True
+) -> asyncio.Server:
+    """Listen for a set-up runner; like ``web.TCPSite`` but with the header fix."""
+    server = runner.server
+    if server is None:
+        raise RuntimeError("call runner.setup() first")
+    factory: Any = (lambda: LenientProtocol(server())) if lenient_headers else server
+    return await asyncio.get_running_loop().create_server(factory, host, port)
+
+
+def _url(host: str | None, sockets: Iterable[Any]) -> str:
+    names = [sock.getsockname() for sock in sockets]
+    if not names:
+        raise RuntimeError("the server has no listening socket")
+    address, port = names[0][0], names[0][1]
+    if host and len({n[1] for n in names}) == 1:
+        address = host  # the name the user gave, unless its sockets got different ports
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    return f"http://{address}:{port}"
+
+
+class MockServer:
+    """A mock Websim on a local port; ``async with MockServer(seed=1) as server: server.url``.
+
+    ``port=0`` (the default) picks a free port. ``script``, ``reset``, ``requests`` and
+    ``errors`` work on the state directly, without HTTP.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        strict_ids: bool = False,
+        latency_ms: float = 0.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        journal_size: int = DEFAULT_JOURNAL_SIZE,
+        journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES,
+        admin_loopback_only: bool = True,
+        lenient_headers: bool = True,
+        access_log: bool = False,
+        shutdown_timeout: float = 2.0,
+    ) -> None:
+        self.host = host
+        self.config = MockConfig(
+            seed=seed,
+            strict_ids=strict_ids,
+            latency_ms=latency_ms,
+            max_body_bytes=max_body_bytes,
+            journal_size=journal_size,
+            journal_body_bytes=journal_body_bytes,
+            admin_loopback_only=admin_loopback_only,
+        )
+        self.state = MockState(self.config)
+        self.app = build_app(self.state)
+        self._port = port
+        self._lenient = lenient_headers
+        self._access_log = access_log
+        self._shutdown_timeout = shutdown_timeout
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the requested one before)."""
+        if self._server is not None and self._server.sockets:
+            port: int = self._server.sockets[0].getsockname()[1]
+            return port
+        return self._port
+
+    async def start(self) -> MockServer:
+        if self._runner is not None:
+            raise RuntimeError("the server is already started")
+        options: dict[str, Any] = {} if self._access_log else {"access_log": None}
+        runner = web.AppRunner(self.app, shutdown_timeout=self._shutdown_timeout, **options)
+        await runner.setup()
+        try:
+            self._server = await serve(runner, self.host, self._port, lenient_headers=self._lenient)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.url = _url(self.host, self._server.sockets)
+        self.state.public_url = self.url
+        return self
+
+    async def close(self) -> None:
+        """Stop listening, close the connections and clean up; safe to call twice."""
+        server, self._server = self._server, None
+        runner, self._runner = self._runner, None
+        if server is not None:
+            server.close()
+        if runner is not None:
+            await runner.cleanup()
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> MockServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- the state, without HTTP -------------------------------------------------------------
+
+    def script(self, endpoint: str, steps: Iterable[StepLike]) -> None:
+        """Queue answers for the next requests to ``"chat"``, ``"image"`` or ``"any"``.
+
+        ``server.script("chat", [429, 429, 200])``; a step is a status (200 = normal answer),
+        ``{"status": ..., "headers": ..., "body": ...}`` or ``{"reply": "text"}``.
+        """
+        self.state.script(endpoint, list(steps))
+
+    def reset(self) -> None:
+        """Empty the journal and the scripts."""
+        self.state.reset()
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        """The journal entries themselves (``entry.json``, ``entry.headers``, ``entry.status``)."""
+        return self.state.journal.entries()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The journal as ``GET /__admin/requests`` shows it: one dict per request, oldest first."""
+        return [entry.to_json() for entry in self.state.journal.entries()]
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions raised inside handlers (each answered with a 500)."""
+        return self.state.errors
+
+    def raise_errors(self) -> None:
+        """Re-raise the first handler exception, if any (the pytest fixture does at teardown)."""
+        if self.state.errors:
+            first = self.state.errors[0]
+            more = len(self.state.errors) - 1
+            if more and hasattr(first, "add_note"):
+                first.add_note(f"(and {more} more exception(s) in the websim mock's handlers)")
+            raise first
+
+
+class ThreadedMockServer:
+    """A ``MockServer`` on its own event loop in a daemon thread, for synchronous code.
+
+    ``with ThreadedMockServer(seed=1) as server: requests.post(server.url + ...)``; takes the
+    same keywords as ``MockServer``.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.server: MockServer | None = None
+
+    def _call(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> ThreadedMockServer:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="websim-mock", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+        async def start() -> MockServer:
+            return await MockServer(**self._options).start()
+
+        try:
+            self.server = self._call(start())
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+        self._loop = self._thread = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self._call(self.server.close())
+        self._stop_loop()
+
+    def __enter__(self) -> ThreadedMockServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _server(self) -> MockServer:
+        if self.server is None:
+            raise RuntimeError("the server is not started")
+        return self.server
+
+    @property
+    def url(self) -> str:
+        return self._server().url
+
+    def _on_loop(self, fn: Any, *args: Any) -> Any:
+        async def call() -> Any:
+            return fn(*args)
+
+        return self._call(call())
+
+    def script(self, endpoint: str, steps: Iterable[StepLike]) -> None:
+        self._on_loop(self._server().script, endpoint, list(steps))
+
+    def reset(self) -> None:
+        self._on_loop(self._server().reset)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._on_loop(lambda: self._server().requests)
+        return result
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return list(self._server().errors)
+
+    def raise_errors(self) -> None:
+        self._server().raise_errors()

@@ -1,0 +1,131 @@
+"""Make aiohttp's strict HTTP parser accept header names real Websim clients send, like ``websim-flags;``.
+
+aiohttp (both its C and pure-Python parsers) answers 400 to a header name that is not an RFC 9110
+token, but gpt4free's provider sends ``websim-flags;: `` and the live service accepts it. Before
+the bytes reach aiohttp, ``HeaderFixer`` percent-encodes the offending bytes of such names
+(``websim-flags;`` becomes ``websim-flags%3B``, a valid token), and leaves everything else as is.
+
+Contract: ``feed(bytes)`` returns the bytes to hand to the parser, whatever the chunking; it
+follows request framing (Content-Length) to know where each header block starts. A request
+with Transfer-Encoding or Upgrade, or anything it cannot frame, switches it to pass-through for
+the rest of the connection, so it can only ever be less strict than aiohttp, never break it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_HEAD_BYTES", "HeaderFixer", "fix_header_names"]
+
+MAX_HEAD_BYTES = 64 * 1024
+_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_TOKEN_RE = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+# A line whose name (the part before the first colon) holds a byte that is not a token byte.
+_SUSPECT_RE = re.compile(rb"\n[^:\r\n]*[^!#$%&'*+\-.^_`|~0-9A-Za-z:\r\n]")
+_FRAMING_RE = re.compile(
+    rb"\n(content-length|transfer-encoding|upgrade)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE
+)
+
+
+def _escape(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match[0][0]
+
+
+def fix_header_names(head: bytes) -> bytes:
+    """A header block with every non-token byte of a header name percent-encoded.
+
+    The request line, folded lines and lines without a colon are left alone (aiohttp judges
+    those). Returns ``head`` itself when nothing needed fixing.
+    """
+    if _SUSPECT_RE.search(head) is None:
+        return head
+    lines = head.split(b"\r\n")
+    start = 0
+    while start < len(lines) and not lines[start]:
+        start += 1  # empty lines before the request line
+    changed = False
+    for i in range(start + 1, len(lines)):
+        line = lines[i]
+        if not line or line[:1] in (b" ", b"\t"):
+            continue
+        colon = line.find(b":")
+        if colon <= 0 or _TOKEN_RE.fullmatch(line, 0, colon):
+            continue
+        lines[i] = _NOT_TOKEN_RE.sub(_escape, line[:colon]) + line[colon:]
+        changed = True
+    return b"\r\n".join(lines) if changed else head
+
+
+def _body_length(head: bytes) -> int | None:
+    """Bytes of body after this header block, or None when it cannot be framed simply."""
+    if head.lstrip(b"\r\n")[:8].upper() == b"CONNECT ":
+        return None
+    length: bytes | None = None
+    for name, value in _FRAMING_RE.findall(head):
+        if name.lower() != b"content-length":
+            return None  # chunked, or an upgrade: leave the rest of the connection alone
+        value = value.strip()
+        if not value.isdigit() or len(value) > 18 or (length is not None and value != length):
+            return None
+        length = value
+    return 0 if length is None else int(length)
+
+
+class HeaderFixer:
+    """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
+
+    __slots__ = ("_body_left", "_buffer", "_passthrough")
+
+    def __init__(self) -> None:
+        self._buffer = b""  # an incomplete header block
+        self._body_left = 0  # body bytes of the current request still to pass through
+        self._passthrough = False
+
+    @property
+    def passthrough(self) -> bool:
+        return self._passthrough
+
+    def feed(self, data: bytes) -> bytes:
+        if self._passthrough:
+            return data
+        original = data
+        changed = bool(self._buffer)
+        if self._buffer:
+            data, self._buffer = self._buffer + data, b""
+        out: list[bytes] = []
+        while data:
+            if self._body_left:
+                if len(data) <= self._body_left:
+                    self._body_left -= len(data)
+                    out.append(data)
+                    break
+                out.append(data[: self._body_left])
+                data = data[self._body_left :]
+                self._body_left = 0
+                continue
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                if len(data) > MAX_HEAD_BYTES or b"\n\n" in data:
+                    self._passthrough = True  # not a head we can frame: aiohttp decides
+                    out.append(data)
+                else:
+                    self._buffer = data
+                    changed = True
+                break
+            head = data[: end + 4]
+            fixed = fix_header_names(head)
+            changed = changed or fixed is not head
+            out.append(fixed)
+            data = data[end + 4 :]
+            length = _body_length(fixed)
+            if length is None:
+                self._passthrough = True
+                out.append(data)
+                break
+            self._body_left = length
+        return b"".join(out) if changed else original
+
+    def flush(self) -> bytes:
+        """At end of stream: whatever is still held back, unchanged."""
+        data, self._buffer = self._buffer, b""
+        return data
