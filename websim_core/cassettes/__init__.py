@@ -12,9 +12,9 @@ from .config import (
     MATCH_ON,
     cassette_dir,
     make_vcr,
-    pytest_vcr_config,
     register_matchers,
     vcr_config,
+    vcr_config_for_pytest,
 )
 from .drift import CassetteDrift, DriftItem, compare_cassettes, format_report, json_shape
 from .files import (
@@ -84,13 +84,13 @@ __all__ = [
     "normalized_body",
     "project_id_problem",
     "provenance",
-    "pytest_vcr_config",
     "register_matchers",
     "request_key",
     "scrub_body",
     "scrub_request",
     "scrub_response",
     "vcr_config",
+    "vcr_config_for_pytest",
     "websim_body",
     "write_atomic",
 ]

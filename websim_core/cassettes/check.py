@@ -216,10 +216,10 @@ def _interaction_problems(item: Interaction) -> Iterator[str]:
         yield from _error_problems(response)
 
 
-def _metadata_problems(cassette: CassetteFile) -> Iterator[str]:
-    block = cassette.metadata.get(PROVENANCE_KEY)
-    if not isinstance(block, dict):
-        yield f"no provenance (metadata.{PROVENANCE_KEY}: where, when and with what it was recorded)"
+def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
+    block = cassette.provenance
+    if not block:
+        yield f"no provenance (top-level {PROVENANCE_KEY}: where, when and with what it was recorded)"
         return
     for key in _PROVENANCE_FIELDS:
         if not block.get(key):
@@ -233,7 +233,7 @@ def _metadata_problems(cassette: CassetteFile) -> Iterator[str]:
 def check_cassette(cassette: CassetteFile, name: str | None = None) -> list[Finding]:
     """Findings for an already loaded cassette."""
     label = name or str(cassette.path)
-    findings = [Finding(label, None, p) for p in _metadata_problems(cassette)]
+    findings = [Finding(label, None, p) for p in _provenance_problems(cassette)]
     if not cassette.interactions:
         findings.append(Finding(label, None, "cassette has no interactions"))
     for index, item in enumerate(cassette.interactions):

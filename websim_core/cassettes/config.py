@@ -18,9 +18,9 @@ __all__ = [
     "MATCH_ON",
     "cassette_dir",
     "make_vcr",
-    "pytest_vcr_config",
     "register_matchers",
     "vcr_config",
+    "vcr_config_for_pytest",
 ]
 
 CASSETTE_DIR_ENV = "WEBSIM_CASSETTE_DIR"
@@ -67,7 +67,7 @@ def vcr_config(
     }
 
 
-def pytest_vcr_config() -> dict[str, Any]:
+def vcr_config_for_pytest() -> dict[str, Any]:
     """What to return from pytest-recording's ``vcr_config`` fixture.
 
     Leaves out ``record_mode`` (pytest-recording gives a ``record_mode`` in ``vcr_config``

@@ -28,12 +28,18 @@ __all__ = [
     "dump_cassette",
     "load_cassette",
     "provenance",
+    "provenance_header",
+    "read_provenance",
+    "stamp_provenance",
     "write_atomic",
 ]
 
-# vcrpy (9.4 and later) loads and saves a top-level ``metadata`` mapping; older versions read
-# only ``interactions`` and ignore it. Ours sits under one key, so other metadata can coexist.
+# Provenance is a top-level key of its own. vcrpy's deserializer reads ``interactions`` (and,
+# from 9.4, ``metadata``) and ignores any other key, in every version. vcrpy's own ``metadata``
+# is not used: pytest-recording 0.14's CombinedPersister unpacks exactly two values from
+# ``deserialize`` and fails on a cassette that has metadata (three).
 PROVENANCE_KEY = "websim_harness"
+_HEADER_END = "\ninteractions:"
 
 
 class CassetteLoadError(Exception):
@@ -87,16 +93,11 @@ class Interaction:
 
 @dataclass(frozen=True)
 class CassetteFile:
-    """A loaded cassette: where it came from, its interactions in order, and its metadata."""
+    """A loaded cassette: where it came from, its interactions in order, and its provenance."""
 
     path: Path
     interactions: list[Interaction]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def provenance(self) -> dict[str, Any]:
-        value = self.metadata.get(PROVENANCE_KEY)
-        return value if isinstance(value, dict) else {}
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 def _bytes(value: Any) -> bytes:
@@ -145,7 +146,7 @@ def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteLoadError(f"cannot read: {exc}") from None
     try:
-        requests, responses, *rest = deserialize(text, yamlserializer)
+        requests, responses, *_metadata = deserialize(text, yamlserializer)
     except Exception as exc:  # vcrpy and PyYAML raise many kinds; all mean "not a cassette"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CassetteLoadError(f"vcrpy cannot load it: {type(exc).__name__}: {first}") from None
@@ -160,8 +161,46 @@ def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
                 _response(response),
             )
         )
-    metadata = rest[0] if rest and isinstance(rest[0], dict) else {}
-    return CassetteFile(path, interactions, metadata)
+    return CassetteFile(path, interactions, read_provenance(text))
+
+
+def read_provenance(text: str) -> dict[str, Any]:
+    """The ``websim_harness`` block of a cassette's text, or ``{}``; reads only the header."""
+    from vcr.serializers import yamlserializer
+
+    key = f"{PROVENANCE_KEY}:"
+    if not text.startswith(key) and f"\n{key}" not in text:
+        return {}
+    end = text.find(_HEADER_END)
+    head = text[:end] if end >= 0 and text.find(key) < end else text
+    try:
+        data = yamlserializer.deserialize(head)
+    except Exception:
+        return {}
+    block = data.get(PROVENANCE_KEY) if isinstance(data, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
+def provenance_header(block: Mapping[str, Any]) -> str:
+    """The lines that start a cassette we write: a one-line comment, then the provenance key."""
+    from vcr.serializers import yamlserializer
+
+    against = block.get("recorded_against", "?")
+    comment = (
+        f"# Recorded against {against} ({block.get('base_url', '?')}) at "
+        f"{block.get('recorded_at', '?')}; see {PROVENANCE_KEY} below. vcrpy ignores that key.\n"
+    )
+    dumped: str = yamlserializer.serialize({PROVENANCE_KEY: dict(block)})
+    return comment + dumped
+
+
+def stamp_provenance(path: str | os.PathLike[str], block: Mapping[str, Any]) -> None:
+    """Put the provenance header on a cassette vcrpy just wrote (atomically)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if read_provenance(text):
+        raise ValueError(f"{path} already has provenance")
+    write_atomic(path, provenance_header(block) + text)
 
 
 def _text(body: bytes) -> str | bytes:
@@ -172,9 +211,9 @@ def _text(body: bytes) -> str | bytes:
 
 
 def dump_cassette(
-    interactions: Iterable[Interaction], metadata: Mapping[str, Any] | None = None
+    interactions: Iterable[Interaction], provenance: Mapping[str, Any] | None = None
 ) -> str:
-    """The YAML text vcrpy would write for these interactions (and metadata, if any)."""
+    """The YAML text vcrpy would write for these interactions, after a provenance header."""
     from vcr.request import Request
     from vcr.serialize import serialize
     from vcr.serializers import yamlserializer
@@ -190,11 +229,8 @@ def dump_cassette(
                 "body": {"string": resp.body},
             }
         )
-    data: dict[str, Any] = {"requests": requests, "responses": responses}
-    if metadata:
-        data["metadata"] = dict(metadata)
-    text: str = serialize(data, yamlserializer)
-    return text
+    text: str = serialize({"requests": requests, "responses": responses}, yamlserializer)
+    return provenance_header(provenance) + text if provenance else text
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -236,7 +272,7 @@ def provenance(
     recorded_at: datetime | None = None,
     tool: str = "websim_core.cassettes",
 ) -> dict[str, Any]:
-    """The provenance block stored under ``metadata.websim_harness`` in every cassette we write.
+    """The provenance block stored under ``websim_harness`` in every cassette we write.
 
     ``recorded_against`` is ``"mock"``, ``"live"`` or ``"upstream"`` (the record proxy), so
     nobody mistakes a mock recording for a live one.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .config import cassette_dir, pytest_vcr_config, register_matchers
+from .config import cassette_dir, register_matchers, vcr_config_for_pytest
 from .files import cassette_paths
 
 __all__ = [
@@ -50,7 +50,7 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
 @pytest.fixture(scope="session")
 def vcr_config() -> dict[str, Any]:
     """pytest-recording's configuration fixture, set to the Websim cassette rules."""
-    return pytest_vcr_config()
+    return vcr_config_for_pytest()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from ..retry import RetryPolicy
 from .check import Finding, check_directory
 from .config import cassette_dir, make_vcr
 from .drift import CassetteDrift, compare_cassettes, format_report
-from .files import PROVENANCE_KEY, CassetteLoadError, load_cassette, provenance, write_atomic
+from .files import CassetteLoadError, load_cassette, provenance, stamp_provenance, write_atomic
 from .scenarios import SCENARIOS, Outcome, Scenario, run_scenario
 
 __all__ = [
@@ -155,13 +155,14 @@ async def _record_one(
         vcr = make_vcr(record_mode="all", cassette_library_dir=directory)
         path = directory / scenario.cassette
         with vcr.use_cassette(scenario.cassette) as cassette:
-            cassette.get_metadata(PROVENANCE_KEY, block)
             retry = RetryPolicy(sleep=sleep)
             async with WebsimClient(base_url, timeout=timeout, retry=retry) as client:
                 outcome: Outcome = await run_scenario(scenario, client, delays)
             count = len(cassette.data)
         if arranged is not None:
             await _admin(admin, base_url, "/__admin/reset", {})
+    if path.is_file():
+        stamp_provenance(path, block)
     problem = scenario.expect(outcome)
     if count == 0 or not path.is_file():
         return ScenarioResult(scenario, "failed", f"nothing was recorded ({outcome.describe()})")
