@@ -6,6 +6,7 @@ replay their recorded answers in order (429, 429, 200), as vcrpy does. Pure: no 
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -183,14 +184,17 @@ class ReplayIndex:
         if cassette is not None:
             candidates = [(k, r) for k, r in candidates if r.cassette == cassette]
         if candidates:
+            # Fewest differing fields first; among those, the most similar body text.
+            sent = normalized_body(body)
             scored = []
-            for _key, recorded in candidates:
+            for key, recorded in candidates:
                 differences = body_differences(body, recorded.interaction.request.body)
+                similarity = difflib.SequenceMatcher(None, sent, key[2]).quick_ratio()
                 scored.append(
-                    (len(differences), recorded.cassette, recorded.position, recorded, differences)
+                    (len(differences), -similarity, recorded.cassette, recorded, differences)
                 )
             scored.sort(key=lambda t: t[:3])
-            return [self._describe(r, d) for _n, _c, _p, r, d in scored[:_MAX_CLOSEST]]
+            return [self._describe(r, d) for *_rank, r, d in scored[:_MAX_CLOSEST]]
         # Nothing on this route: show what the same method reaches elsewhere, path first.
         others = [
             (route, recorded)

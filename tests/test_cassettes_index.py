@@ -1,0 +1,103 @@
+"""The replay index: the matcher's rules in constant time, sequences replayed in order, and misses
+that name the closest recorded requests and how they differ."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from strategies import chat_ids
+
+from websim_core.cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
+from websim_core.protocol import build_chat_request, build_image_request
+from websim_core.routing import CHAT_PATH, IMAGE_PATH
+
+OTTERS = [{"role": "user", "content": "Tell me one fun fact about otters."}]
+
+
+@pytest.fixture(scope="module")
+def committed() -> ReplayIndex:
+    return ReplayIndex.from_directory(cassette_dir(), repeat="none")
+
+
+def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: bool) -> bytes:
+    return build_chat_request(messages, project_id=project_id, **kw).body()
+
+
+def test_loads_every_committed_cassette(committed: ReplayIndex) -> None:
+    assert len(committed.cassettes) >= 15 and committed.rejected == []
+    total = sum(len(load_cassette(p).interactions) for p in cassette_dir().glob("*.yaml"))
+    assert committed.size == total
+
+
+def test_identical_requests_replay_their_sequence_in_order() -> None:
+    index = ReplayIndex.from_directory(cassette_dir(), repeat="none")
+    statuses = []
+    for _ in range(3):
+        hit = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
+        assert isinstance(hit, Hit)
+        statuses.append(hit.recorded.interaction.response.status)
+    assert statuses == [429, 429, 200]
+    played_out = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
+    assert isinstance(played_out, Miss) and "have all been played" in played_out.reason
+    index.reset()
+    first = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
+    assert isinstance(first, Hit) and first.recorded.interaction.response.status == 429
+
+
+@pytest.mark.parametrize(("repeat", "fourth"), [("last", 200), ("cycle", 429)])
+def test_repeat_modes(repeat: str, fourth: int) -> None:
+    index = ReplayIndex.from_directory(cassette_dir(), repeat=repeat)  # type: ignore[arg-type]
+    hits = [index.lookup("POST", CHAT_PATH, _chat(OTTERS)) for _ in range(4)]
+    assert all(isinstance(h, Hit) for h in hits)
+    assert hits[3].recorded.interaction.response.status == fourth  # type: ignore[union-attr]
+
+
+@given(chat_ids)
+def test_any_valid_id_finds_the_recording(project_id: str) -> None:
+    index = ReplayIndex.from_directory(cassette_dir())
+    hit = index.lookup("POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you?"}], project_id))
+    assert isinstance(hit, Hit) and hit.recorded.cassette == "chat_basic.yaml"
+
+
+def test_query_strings_and_key_order_do_not_matter(committed: ReplayIndex) -> None:
+    body = build_image_request("A cat in space").payload
+    reordered = json.dumps(dict(reversed(list(body.items())))).encode()
+    hit = committed.lookup("POST", IMAGE_PATH + "?x=1", reordered)
+    assert isinstance(hit, Hit) and hit.recorded.cassette == "image_1_1.yaml"
+
+
+def test_a_miss_names_the_closest_requests_and_their_differences(committed: ReplayIndex) -> None:
+    miss = committed.lookup("POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you!"}]))
+    assert isinstance(miss, Miss)
+    payload = miss.to_json("POST", CHAT_PATH)
+    assert payload["error"] == f"no recorded interaction matches POST {CHAT_PATH}: nothing recorded for it"
+    closest = payload["closest"]
+    assert 1 <= len(closest) <= 3
+    assert closest[0]["cassette"] == "chat_basic.yaml"
+    assert closest[0]["differences"] == [
+        'messages[0].content: "Hello, how are you!" here, "Hello, how are you?" recorded'
+    ]
+
+
+def test_a_miss_on_another_path_names_the_paths(committed: ReplayIndex) -> None:
+    miss = committed.lookup("GET", "/v1/models", b"")
+    assert isinstance(miss, Miss)
+    differences = [d for c in miss.closest for d in c["differences"]]
+    assert "method: GET here, POST recorded" in differences
+    assert f"path: /v1/models here, {CHAT_PATH} recorded" in differences
+
+
+def test_an_invalid_id_is_a_miss_that_says_so(committed: ReplayIndex) -> None:
+    body = json.dumps({"project_id": "kx0m131_rzz66qb2xoy7", "messages": OTTERS})
+    miss = committed.lookup("POST", CHAT_PATH, body)
+    assert isinstance(miss, Miss)
+    assert miss.reason.startswith("the request's project_id 'kx0m131_rzz66qb2xoy7' is not a valid chat ID")
+
+
+def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:
+    body = _chat([{"role": "user", "content": "Hello, how are you?"}])
+    assert isinstance(committed.lookup("POST", CHAT_PATH, body, cassette="chat_basic.yaml"), Hit)
+    other = committed.lookup("POST", CHAT_PATH, body, cassette="chat_500.yaml")
+    assert isinstance(other, Miss) and other.closest[0]["cassette"] == "chat_500.yaml"

@@ -1,0 +1,220 @@
+"""The cassette matcher and scrubbing: bodies match whatever their project IDs, as long as each
+ID is valid for its endpoint; secrets never reach a cassette, and the checker's finder agrees."""
+
+from __future__ import annotations
+
+import json
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import chat_ids, image_ids, legacy_ids
+
+from websim_core.cassettes import (
+    REDACTED,
+    body_differences,
+    find_secrets,
+    normalized_body,
+    project_id_problem,
+    scrub_body,
+    scrub_request,
+    scrub_response,
+    websim_body,
+)
+from websim_core.cassettes.scrub import is_sensitive_name, scrub_text, scrub_uri
+from websim_core.ids import generate_project_id
+from websim_core.protocol import build_chat_request, build_image_request
+from websim_core.routing import CHAT_PATH, IMAGE_PATH
+
+MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
+
+
+def _request(body: bytes | str, path: str = CHAT_PATH) -> Any:
+    return SimpleNamespace(body=body, path=path)
+
+
+def _chat_body(project_id: str | None = None, **extra: Any) -> bytes:
+    payload: dict[str, Any] = {"project_id": project_id or generate_project_id("chat")}
+    payload["messages"] = MESSAGES
+    payload.update(extra)
+    return json.dumps(payload).encode()
+
+
+@given(chat_ids, chat_ids, st.randoms(use_true_random=False))
+def test_chat_bodies_match_whatever_their_ids_and_key_order(a: str, b: str, rnd: random.Random) -> None:
+    sent = build_chat_request(MESSAGES, project_id=a).body()
+    keys = [("messages", MESSAGES), ("project_id", b)]
+    rnd.shuffle(keys)
+    recorded = json.dumps(dict(keys), indent=rnd.choice([None, 2])).encode()
+    websim_body(_request(sent), _request(recorded))
+    assert normalized_body(sent) == normalized_body(recorded)
+
+
+@given(image_ids, image_ids)
+def test_image_bodies_match_whatever_their_ids(a: str, b: str) -> None:
+    sent = build_image_request("A cat in space", project_id=a).body()
+    recorded = build_image_request("A cat in space", project_id=b).body()
+    websim_body(_request(sent, IMAGE_PATH), _request(recorded, IMAGE_PATH))
+
+
+@given(legacy_ids)
+def test_legacy_chat_ids_are_valid_for_chat_only(legacy: str) -> None:
+    assert project_id_problem(_chat_body(legacy), CHAT_PATH) is None
+    image = json.dumps({"project_id": legacy, "prompt": "x", "aspect_ratio": "1:1"})
+    assert "not a valid image ID" in str(project_id_problem(image, IMAGE_PATH))
+
+
+@pytest.mark.parametrize(
+    ("sent_id", "recorded_id", "who"),
+    [
+        ("kx0m131_rzz66qb2xoy7", "ke3_xh5gai3gjkmruomu", "this request"),  # image ID on chat
+        ("ke3_xh5gai3gjkmruomu", "NOT-AN-ID", "the recorded request"),
+    ],
+)
+def test_an_id_invalid_for_its_endpoint_does_not_match(sent_id: str, recorded_id: str, who: str) -> None:
+    with pytest.raises(AssertionError, match=f"{who}: project_id .* is not a valid chat ID"):
+        websim_body(_request(_chat_body(sent_id)), _request(_chat_body(recorded_id)))
+
+
+def test_a_missing_id_does_not_match() -> None:
+    body = json.dumps({"messages": MESSAGES})
+    with pytest.raises(AssertionError, match="has no project_id"):
+        websim_body(_request(body), _request(_chat_body()))
+
+
+def test_differences_name_the_field() -> None:
+    sent = _chat_body(stream=True)
+    recorded = json.dumps(
+        {"project_id": generate_project_id(), "messages": [{"role": "user", "content": "Bye"}]}
+    )
+    with pytest.raises(AssertionError) as info:
+        websim_body(_request(sent), _request(recorded))
+    message = str(info.value)
+    assert 'messages[0].content: "Hello, how are you?" here, "Bye" recorded' in message
+    assert "stream: only in this request (true)" in message
+    assert "project_id" not in message
+
+
+def test_non_json_bodies_compare_as_text() -> None:
+    assert body_differences(b"hello", "hello") == []
+    assert body_differences(b"hello", b'{"a": 1}') == [
+        'body: not JSON "hello" here, JSON "{\\"a\\": 1}" recorded'
+    ]
+
+
+# --- scrubbing ----------------------------------------------------------------------------------
+
+SECRETS = [
+    "Bearer abcdefghijklmnopqrstuvwxyz012345",
+    "sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+    "ghp_" + "a1b2c3d4e5" * 4,
+    "AKIAABCDEFGHIJKLMNOP",
+    "AIza" + "x" * 35,
+    "xoxb-1234567890-abcdefghij",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    'api_key="q8w7e6r5t4y3"',
+    "password: hunter2hunter2",
+    "https://cdn.example/a.png?X-Amz-Signature=0123456789abcdef&x=1",
+]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_each_kind_of_secret_is_found_and_scrubbed(secret: str) -> None:
+    text = f"before {secret} after"
+    assert find_secrets(text), secret
+    cleaned = scrub_text(text)
+    assert find_secrets(cleaned) == []
+    assert REDACTED in cleaned and cleaned.startswith("before ") and cleaned.endswith(" after")
+
+
+@given(st.text())
+def test_scrubbing_is_idempotent_and_leaves_nothing_to_find(text: str) -> None:
+    once = scrub_text(text)
+    assert scrub_text(once) == once
+    assert find_secrets(once) == []
+
+
+@given(chat_ids)
+def test_project_ids_and_ordinary_text_are_not_secrets(project_id: str) -> None:
+    body = build_chat_request(
+        [{"role": "user", "content": "Count the tokens in: max_tokens=5, my session was fun"}],
+        project_id=project_id,
+    ).body()
+    assert find_secrets(body.decode()) == []
+    assert scrub_body(body) is body  # untouched, not even re-serialised
+
+
+@pytest.mark.parametrize(
+    ("name", "sensitive"),
+    [
+        ("Authorization", True),
+        ("Proxy-Authorization", True),
+        ("Cookie", True),
+        ("Set-Cookie", True),
+        ("X-Api-Key", True),
+        ("x-auth-token", True),
+        ("X-CSRF-Token", True),
+        ("api_key", True),
+        ("max_tokens", False),
+        ("content-type", False),
+        ("websim-flags;", False),
+        ("project_id", False),
+        ("author", False),
+    ],
+)
+def test_sensitive_names(name: str, sensitive: bool) -> None:
+    assert is_sensitive_name(name) is sensitive
+
+
+def test_scrub_request_drops_cookies_and_redacts_credentials() -> None:
+    request = SimpleNamespace(
+        headers={
+            "Authorization": "Bearer abcdefghijklmnop",
+            "Cookie": "session=abc",
+            "X-Api-Key": "k" * 20,
+            "content-type": "application/json",
+        },
+        uri="https://user:pw@websim.ai/api/v1/inference/run_chat_completion?api_key=abc&x=1",
+        body=json.dumps({"project_id": "ke3_xh5gai3gjkmruomu", "messages": MESSAGES, "token": "t0k3n"}),
+    )
+    scrub_request(request)
+    assert request.headers == {
+        "Authorization": REDACTED,
+        "X-Api-Key": REDACTED,
+        "content-type": "application/json",
+    }
+    assert request.uri == (
+        f"https://{REDACTED}@websim.ai/api/v1/inference/run_chat_completion?api_key={REDACTED}&x=1"
+    )
+    assert json.loads(request.body)["token"] == REDACTED
+    assert json.loads(request.body)["project_id"] == "ke3_xh5gai3gjkmruomu"
+
+
+def test_scrub_response_drops_set_cookie_and_volatile_headers() -> None:
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {
+            "Content-Type": ["application/json"],
+            "Set-Cookie": ["session=abc; HttpOnly"],
+            "Date": ["Thu, 01 Jan 2026 00:00:00 GMT"],
+            "CF-RAY": ["8f0a1b2c3d4e5f60-SJC"],
+            "x-request-id": ["abc"],
+            "Retry-After": ["3"],
+            "Content-Length": ["99"],
+        },
+        "body": {"string": b'{"content": "your key is sk-abcdefghijklmnopqrstuvwx"}'},
+    }
+    scrub_response(response)
+    assert set(response["headers"]) == {"Content-Type", "Retry-After", "Content-Length"}
+    body = response["body"]["string"]
+    assert b"sk-" not in body and REDACTED.encode() in body
+    assert response["headers"]["Content-Length"] == [str(len(body))]
+
+
+def test_scrub_uri_leaves_clean_urls_alone() -> None:
+    url = "https://websim.ai/api/v1/inference/run_image_generation?a=1&b=2"
+    assert scrub_uri(url) is url
