@@ -15,22 +15,42 @@ from .routing import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, IMAGE_MODELS
 __all__ = ["main"]
 
 
+def _connection_options(*, in_subcommand: bool) -> argparse.ArgumentParser:
+    # Accepted before and after the subcommand (`websim chat "Hi" --base-url URL`); in the
+    # subcommand the defaults are suppressed so they cannot overwrite a value given before it.
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if in_subcommand else value
+
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--base-url",
+        default=default(None),
+        help="API base URL (default: $WEBSIM_BASE_URL or https://websim.ai)",
+    )
+    options.add_argument(
+        "--timeout",
+        type=float,
+        default=default(120.0),
+        help="seconds per request (default 120)",
+    )
+    options.add_argument("--proxy", default=default(None), help="HTTP proxy URL")
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="websim", description="Talk to the Websim inference API.")
-    parser.add_argument(
-        "--base-url", help="API base URL (default: $WEBSIM_BASE_URL or https://websim.ai)"
+    parser = argparse.ArgumentParser(
+        prog="websim",
+        description="Talk to the Websim inference API.",
+        parents=[_connection_options(in_subcommand=False)],
     )
-    parser.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds per request (default 120)"
-    )
-    parser.add_argument("--proxy", help="HTTP proxy URL")
     sub = parser.add_subparsers(dest="command", required=True)
-    chat = sub.add_parser("chat", help="send one user message, print the answer")
+    common = [_connection_options(in_subcommand=True)]
+    chat = sub.add_parser("chat", parents=common, help="send one user message, print the answer")
     chat.add_argument("message")
     chat.add_argument("--model", default=DEFAULT_MODEL)
     chat.add_argument("--system", help="a system message to send first")
     chat.add_argument("--stream", action="store_true", help="ask for a streamed answer")
-    image = sub.add_parser("image", help="generate an image, print its Markdown")
+    image = sub.add_parser("image", parents=common, help="generate an image, print its Markdown")
     image.add_argument("prompt")
     image.add_argument("--model", default=DEFAULT_IMAGE_MODEL, choices=IMAGE_MODELS)
     image.add_argument("--aspect-ratio", default=DEFAULT_ASPECT_RATIO)
@@ -62,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         asyncio.run(_run(args))
     except WebsimError as exc:
-        print(f"websim: error: {exc}", file=sys.stderr)
+        # One line whatever the message holds (a server's text, an aiohttp error).
+        print(f"websim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -185,11 +185,13 @@ class WebsimClient:
         return build_chat_request(messages, project_id=project_id, stream=stream, rng=self._rng)
 
     def _post(self, request: ChatRequest | ImageRequest) -> Any:
+        # The timeout goes on each request too: a borrowed session has its own default.
         return self._get_session().post(
             self.base_url + request.path,
             data=request.body(),
             headers=self.headers,
             proxy=self.proxy,
+            timeout=self.timeout,
         )
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:

@@ -1,0 +1,576 @@
+"""WebsimClient against a real aiohttp server on an ephemeral port (``fake_websim``, conftest).
+
+Retries never sleep: a fake sleep records the delays the policy asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import gc
+import json
+import random
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import FakeSleep, FakeWebsim, Reply, sse_bytes
+
+import websim_core.client as client_module
+from websim_core import (
+    CloudflareError,
+    ImageResponse,
+    InvalidRequestError,
+    MissingAuthError,
+    RateLimitError,
+    ResponseFormatError,
+    ResponseStatusError,
+    RetryPolicy,
+    WebsimClient,
+    WebsimConnectionError,
+    WebsimError,
+    WebsimTimeoutError,
+)
+from websim_core.ids import ProjectIdKind, classify_project_id
+from websim_core.routing import CHAT_PATH, IMAGE_PATH
+
+HELLO = [{"role": "user", "content": "Hello, how are you?"}]
+NOW = 1_700_000_000.0
+
+
+def client_for(server: FakeWebsim, sleep: FakeSleep | None = None, **kwargs: Any) -> WebsimClient:
+    policy = RetryPolicy(sleep=sleep or FakeSleep(), clock=lambda: NOW)
+    return WebsimClient(server.url, retry=policy, **kwargs)
+
+
+async def collect(client: WebsimClient, messages: object = HELLO) -> list[str]:
+    return [delta async for delta in client.stream_chat(messages)]
+
+
+async def collect_until_error(client: WebsimClient) -> tuple[list[str], Exception | None]:
+    """The deltas received, and the error that ended the stream (None if it ended well)."""
+    got: list[str] = []
+    try:
+        async for delta in client.stream_chat(HELLO):
+            got.append(delta)
+    except Exception as exc:
+        return got, exc
+    return got, None
+
+
+@pytest.fixture
+def sessions_created(monkeypatch: pytest.MonkeyPatch) -> list[aiohttp.ClientSession]:
+    """Every ClientSession the client module creates (aiohttp discourages subclassing it)."""
+    created: list[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession
+
+    def factory(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        session = real(*args, **kwargs)
+        created.append(session)
+        return session
+
+    monkeypatch.setattr(client_module.aiohttp, "ClientSession", factory)
+    return created
+
+
+# --- the happy paths -------------------------------------------------------------------------------
+
+
+async def test_chat_sends_the_documented_request_and_returns_stripped_content(
+    fake_websim: FakeWebsim,
+) -> None:
+    history = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Привет"},
+        {"role": "assistant", "content": "Хорошо"},
+    ]
+    async with client_for(fake_websim) as client:
+        answer = await client.chat(history)
+    assert answer == "echo: Хорошо"  # the server pads with spaces; the client strips
+    (seen,) = fake_websim.requests
+    assert seen.path == CHAT_PATH
+    assert set(seen.json) == {"project_id", "messages"}  # no model, no stream
+    assert seen.json["messages"] == history  # the whole history, last message assistant or not
+    assert classify_project_id(seen.json["project_id"]) is ProjectIdKind.CHAT
+    assert seen.headers["Content-Type"] == "text/plain;charset=UTF-8"
+    assert seen.headers["Origin"] == "https://websim.ai"
+    assert seen.headers["Accept"] == "*/*"
+    assert "Mozilla/5.0" in seen.headers["User-Agent"]
+
+
+async def test_each_request_gets_a_fresh_id_unless_one_is_given(fake_websim: FakeWebsim) -> None:
+    async with client_for(fake_websim) as client:
+        await client.chat(HELLO)
+        await client.chat(HELLO)
+        await client.chat(HELLO, project_id="my_project_1")
+    ids = [r.json["project_id"] for r in fake_websim.requests]
+    assert ids[0] != ids[1]
+    assert ids[2] == "my_project_1"
+
+
+async def test_a_seeded_rng_makes_ids_reproducible(fake_websim: FakeWebsim) -> None:
+    for _ in range(2):
+        async with client_for(fake_websim, rng=random.Random(42)) as client:
+            await client.chat(HELLO)
+            await client.generate_image("a cat")
+    first_chat, first_image, second_chat, second_image = (
+        r.json["project_id"] for r in fake_websim.requests
+    )
+    assert (first_chat, first_image) == (second_chat, second_image)
+    assert classify_project_id(first_image) is ProjectIdKind.IMAGE
+
+
+async def test_one_pooled_session_for_the_clients_lifetime(
+    fake_websim: FakeWebsim, sessions_created: list[aiohttp.ClientSession]
+) -> None:
+    async with client_for(fake_websim) as client:
+        assert len(sessions_created) == 1
+        await client.chat(HELLO)
+        await client.generate_image("a cat")
+        await client.chat(HELLO)
+        assert not sessions_created[0].closed
+    assert len(sessions_created) == 1
+    assert sessions_created[0].closed  # its own session is closed on exit
+    # Keep-alive: all three requests came over one connection (same client port).
+    assert len({r.peer for r in fake_websim.requests}) == 1
+
+
+async def test_a_borrowed_session_is_used_and_left_open(
+    fake_websim: FakeWebsim, sessions_created: list[aiohttp.ClientSession]
+) -> None:
+    started: list[str] = []
+
+    async def on_request_start(session: object, context: object, params: Any) -> None:
+        started.append(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        async with client_for(fake_websim, session=session) as client:
+            assert await client.chat(HELLO) == "echo: Hello, how are you?"
+        assert not session.closed
+        assert started == [fake_websim.url + CHAT_PATH]
+        # Still usable by its owner after the client is gone.
+        async with session.post(
+            fake_websim.url + CHAT_PATH, data=json.dumps({"messages": HELLO})
+        ) as response:
+            assert response.status == 200
+    assert sessions_created == [session]  # the client made none of its own
+
+
+async def test_stream_chat_yields_the_deltas(fake_websim: FakeWebsim) -> None:
+    async with client_for(fake_websim) as client:
+        deltas = await collect(client, [{"role": "user", "content": "one two  three"}])
+    assert deltas == ["echo: ", "one ", "two  ", "three"]
+    (seen,) = fake_websim.requests
+    assert seen.json["stream"] is True
+
+
+async def test_stream_survives_awkward_network_chunks(fake_websim: FakeWebsim) -> None:
+    stream = b"".join(sse_bytes(["caf\u00e9 ", "\U0001f600", " done"]))
+    # Split inside the 2- and 4-byte characters and between CR and LF of a variant stream.
+    crlf = stream.replace(b"\n", b"\r\n")
+    cuts = [1, 17, 18, 29, 30, 31, 45, 60]
+    chunks = [crlf[a:b] for a, b in zip([0, *cuts], [*cuts, len(crlf)], strict=True)]
+    assert any(c.endswith(b"\r") for c in chunks)
+    fake_websim.script("chat", Reply(content_type="text/event-stream", chunks=chunks))
+    async with client_for(fake_websim) as client:
+        assert await collect(client) == ["caf\u00e9 ", "\U0001f600", " done"]
+
+
+async def test_stream_falls_back_to_a_plain_json_answer(fake_websim: FakeWebsim) -> None:
+    fake_websim.script("chat", Reply(body={"content": "  the whole answer  "}))
+    async with client_for(fake_websim) as client:
+        assert await collect(client) == ["the whole answer"]
+
+
+async def test_stream_falls_back_to_plain_text(fake_websim: FakeWebsim) -> None:
+    fake_websim.script("chat", Reply(body="not json at all", content_type="text/plain"))
+    async with client_for(fake_websim) as client:
+        assert await collect(client) == ["not json at all"]
+
+
+async def test_generate_image(fake_websim: FakeWebsim) -> None:
+    async with client_for(fake_websim) as client:
+        image = await client.generate_image("  A cat in space ", aspect_ratio="16:9")
+    assert isinstance(image, ImageResponse)
+    (seen,) = fake_websim.requests
+    assert seen.path == IMAGE_PATH
+    assert seen.json["prompt"] == "A cat in space"
+    assert seen.json["aspect_ratio"] == "16:9"
+    assert classify_project_id(seen.json["project_id"]) is ProjectIdKind.IMAGE
+    assert image.urls == [f"https://img.test/{seen.json['project_id']}.png"]
+    assert image.alt == "A cat in space"
+    assert str(image) == f"[![A cat in space]({image.url})]({image.url})"
+
+
+async def test_generate_image_from_messages(fake_websim: FakeWebsim) -> None:
+    history = [
+        {"role": "user", "content": "draw a dog"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "A cat"},
+        {"role": "user", "content": "in space"},
+    ]
+    async with client_for(fake_websim) as client:
+        image = await client.generate_image(messages=history, project_id="kx0m131_rzz66qb2xoy7")
+    (seen,) = fake_websim.requests
+    assert seen.json == {
+        "project_id": "kx0m131_rzz66qb2xoy7",
+        "prompt": "A cat\nin space",
+        "aspect_ratio": "1:1",
+    }
+    assert image.alt == "A cat\nin space"
+
+
+# --- retries -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 402, 504])
+async def test_rate_limits_are_retried_with_backoff(fake_websim: FakeWebsim, status: int) -> None:
+    sleep = FakeSleep()
+    fake_websim.script(
+        "chat", Reply(status, "Rate limit exceeded"), Reply(status, "Rate limit exceeded")
+    )
+    async with client_for(fake_websim, sleep) as client:
+        assert await client.chat(HELLO) == "echo: Hello, how are you?"
+    assert len(fake_websim.requests) == 3
+    assert sleep.delays == [2.0, 4.0]
+
+
+async def test_three_rate_limits_give_up_after_exactly_three_attempts(
+    fake_websim: FakeWebsim,
+) -> None:
+    sleep = FakeSleep()
+    fake_websim.script(
+        "chat", *[Reply(429, "Rate limit exceeded")] * 3, Reply(body={"content": "too late"})
+    )
+    async with client_for(fake_websim, sleep) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.chat(HELLO)
+    assert len(fake_websim.requests) == 3
+    assert sleep.delays == [2.0, 4.0]
+    assert info.value.status == 429
+    assert str(info.value) == "Response 429: Rate limit exceeded"
+
+
+async def test_retry_after_seconds_and_dates_are_honoured(fake_websim: FakeWebsim) -> None:
+    sleep = FakeSleep()
+    date = email.utils.formatdate(NOW + 9, usegmt=True)
+    fake_websim.script(
+        "chat",
+        Reply(429, "slow down", headers={"Retry-After": "7"}),
+        Reply(429, "slow down", headers={"Retry-After": date}),
+    )
+    async with client_for(fake_websim, sleep) as client:
+        assert await client.chat(HELLO) == "echo: Hello, how are you?"
+    assert sleep.delays == [7.0, 9.0]
+
+
+async def test_retry_after_is_capped(fake_websim: FakeWebsim) -> None:
+    sleep = FakeSleep()
+    fake_websim.script("chat", Reply(429, "x", headers={"Retry-After": "86400"}))
+    policy = RetryPolicy(sleep=sleep, max_delay=30.0)
+    async with WebsimClient(fake_websim.url, retry=policy) as client:
+        await client.chat(HELLO)
+    assert sleep.delays == [30.0]
+
+
+async def test_the_rate_limit_error_carries_retry_after(fake_websim: FakeWebsim) -> None:
+    fake_websim.script("chat", *[Reply(429, "x", headers={"Retry-After": "3"})] * 3)
+    async with client_for(fake_websim) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.chat(HELLO)
+    assert info.value.retry_after == 3.0
+
+
+async def test_streams_are_retried_too(fake_websim: FakeWebsim) -> None:
+    sleep = FakeSleep()
+    fake_websim.script("chat", Reply(429, "Rate limit exceeded"))
+    async with client_for(fake_websim, sleep) as client:
+        assert await collect(client, [{"role": "user", "content": "hi"}]) == ["echo: ", "hi"]
+    assert sleep.delays == [2.0]
+    assert len(fake_websim.requests) == 2
+
+
+async def test_image_rate_limits_are_not_retried(fake_websim: FakeWebsim) -> None:
+    sleep = FakeSleep()
+    fake_websim.script("image", Reply(429, "Rate limit exceeded"))
+    async with client_for(fake_websim, sleep) as client:
+        with pytest.raises(RateLimitError):
+            await client.generate_image("a cat")
+    assert len(fake_websim.requests) == 1
+    assert sleep.delays == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "message"),
+    [
+        (
+            Reply(500, {"error": "model overloaded"}),
+            ResponseStatusError,
+            "Response 500: model overloaded",
+        ),
+        (Reply(502, "<html>bad</html>"), ResponseStatusError, "Response 502: Bad Gateway"),
+        (Reply(520, ""), ResponseStatusError, "Response 520: Unknown error (Cloudflare)"),
+        (Reply(401, {"message": "login"}), MissingAuthError, "Response 401: login"),
+        (
+            Reply(403, "<html><title>Just a moment...</title></html>", content_type="text/html"),
+            CloudflareError,
+            "Response 403: Cloudflare detected",
+        ),
+        (
+            Reply(403, "<html><body>no</body></html>", content_type="text/html"),
+            ResponseStatusError,
+            "Response 403: HTML content",
+        ),
+        (Reply(404, "Not Found"), ResponseStatusError, "Response 404: Not Found"),
+    ],
+)
+async def test_other_statuses_raise_once_without_retry(
+    fake_websim: FakeWebsim, reply: Reply, error: type[ResponseStatusError], message: str
+) -> None:
+    sleep = FakeSleep()
+    fake_websim.script("chat", reply)
+    fake_websim.script("image", reply)
+    async with client_for(fake_websim, sleep) as client:
+        with pytest.raises(error) as chat_info:
+            await client.chat(HELLO)
+        with pytest.raises(error) as image_info:
+            await client.generate_image("a cat")
+        fake_websim.script("chat", reply)
+        with pytest.raises(error):
+            await collect(client)
+    assert type(chat_info.value) is error
+    assert str(chat_info.value) == str(image_info.value) == message
+    assert len(fake_websim.requests) == 3
+    assert sleep.delays == []
+
+
+# --- transport failures --------------------------------------------------------------------------
+
+
+async def test_connection_refused(closed_port_url: str) -> None:
+    async with WebsimClient(closed_port_url) as client:
+        with pytest.raises(WebsimConnectionError) as info:
+            await client.chat(HELLO)
+        with pytest.raises(WebsimConnectionError):
+            await client.generate_image("a cat")
+        with pytest.raises(WebsimConnectionError):
+            await collect(client)
+    assert closed_port_url + CHAT_PATH in str(info.value)
+    assert isinstance(info.value.__cause__, aiohttp.ClientError)
+
+
+async def test_timeout(fake_websim: FakeWebsim) -> None:
+    fake_websim.script("chat", Reply(hang=True), Reply(hang=True))
+    fake_websim.script("image", Reply(hang=True))
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with client_for(fake_websim, timeout=0.2) as client:
+        with pytest.raises(WebsimTimeoutError) as info:
+            await client.chat(HELLO)
+        with pytest.raises(WebsimTimeoutError):
+            await client.generate_image("a cat")
+        with pytest.raises(WebsimTimeoutError):
+            await collect(client)
+    assert loop.time() - began < 5
+    assert "timed out after 0.2 s" in str(info.value)
+    assert fake_websim.url + CHAT_PATH in str(info.value)
+
+
+async def test_timeout_applies_to_a_borrowed_session(fake_websim: FakeWebsim) -> None:
+    fake_websim.script("chat", Reply(hang=True))
+    # The borrowed session's own default timeout is 5 minutes.
+    async with (
+        aiohttp.ClientSession() as session,
+        client_for(fake_websim, session=session, timeout=0.2) as client,
+    ):
+        with pytest.raises(WebsimTimeoutError):
+            await asyncio.wait_for(client.chat(HELLO), timeout=5)
+
+
+async def test_stream_ending_before_done_is_a_format_error(fake_websim: FakeWebsim) -> None:
+    fake_websim.script(
+        "chat", Reply(content_type="text/event-stream", chunks=sse_bytes(["a", "b"], done=False))
+    )
+    async with client_for(fake_websim) as client:
+        got, error = await collect_until_error(client)
+    assert got == ["a", "b"]
+    assert isinstance(error, ResponseFormatError)
+    assert re.search(r"ended before \[DONE\]", str(error))
+
+
+async def test_stream_cut_mid_body_is_a_format_error(fake_websim: FakeWebsim) -> None:
+    chunks = [*sse_bytes(["a"], done=False), b'data: {"content": "trunc']
+    fake_websim.script("chat", Reply(content_type="text/event-stream", chunks=chunks, cut=True))
+    async with client_for(fake_websim) as client:
+        got, error = await collect_until_error(client)
+    assert got == ["a"]
+    assert isinstance(error, ResponseFormatError)
+    assert "cut off" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "match"),
+    [
+        ([b"data: not json\n\n"], "not JSON"),
+        ([b'data: {"text": "x"}\n\n'], "no string 'content'"),
+        ([b"data: \xff\xfe\n\n"], "not UTF-8"),
+        ([b'data: {"content": "ok"}\n\ndata: \xe4\xbd'], "ends inside a character"),
+    ],
+)
+async def test_broken_streams_are_format_errors(
+    fake_websim: FakeWebsim, chunks: list[bytes], match: str
+) -> None:
+    fake_websim.script("chat", Reply(content_type="text/event-stream", chunks=chunks))
+    async with client_for(fake_websim) as client:
+        with pytest.raises(ResponseFormatError, match=match):
+            await collect(client)
+
+
+# --- unusable 2xx answers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (Reply(body="plain words ", content_type="text/plain"), "plain words "),
+        (Reply(body='{"content": "  x  ", "extra": 1}', content_type="text/plain"), "x"),
+        (
+            Reply(body=b"\xef\xbb\xbf" + b'{"content": "bom"}', content_type="application/json"),
+            "bom",
+        ),
+    ],
+)
+async def test_usable_chat_bodies(fake_websim: FakeWebsim, reply: Reply, expected: str) -> None:
+    fake_websim.script("chat", reply)
+    async with client_for(fake_websim) as client:
+        assert await client.chat(HELLO) == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body=[1, 2]),
+        Reply(body={"answer": "x"}),
+        Reply(body={"content": None}),
+        Reply(body=b""),
+        Reply(body="<!DOCTYPE html><html><body>Welcome</body></html>", content_type="text/html"),
+        Reply(body=b"\xff\xfe\x00", content_type="application/octet-stream"),
+        Reply(status=204),
+    ],
+)
+async def test_unusable_chat_bodies(fake_websim: FakeWebsim, reply: Reply) -> None:
+    fake_websim.script("chat", reply)
+    async with client_for(fake_websim) as client:
+        with pytest.raises(ResponseFormatError):
+            await client.chat(HELLO)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body={}),
+        Reply(body={"url": None}),
+        Reply(body={"url": "ftp://img.test/a.png"}),
+        Reply(body={"url": ["https://img.test/a.png"]}),
+        Reply(body=b""),
+        Reply(body="https://img.test/a.png", content_type="text/plain"),
+        Reply(body="<html><body>hi</body></html>", content_type="text/html"),
+    ],
+)
+async def test_unusable_image_bodies(fake_websim: FakeWebsim, reply: Reply) -> None:
+    fake_websim.script("image", reply)
+    async with client_for(fake_websim) as client:
+        with pytest.raises(ResponseFormatError):
+            await client.generate_image("a cat")
+
+
+# --- bad input never reaches the network ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.chat("hello"), "messages"),
+        (lambda c: c.chat([]), "messages"),
+        (lambda c: c.chat([{"role": "user"}]), "messages[0].content"),
+        (lambda c: c.chat([{"content": "x"}]), "messages[0].role"),
+        (lambda c: c.chat([{"role": "user", "content": 3}]), "messages[0].content"),
+        (lambda c: c.chat(HELLO, model="flux"), "model"),
+        (lambda c: c.chat(HELLO, model=""), "model"),
+        (lambda c: c.chat(HELLO, project_id="Bad-ID"), "project_id"),
+        (lambda c: collect(c, {"role": "user"}), "messages"),
+        (lambda c: c.generate_image("cat", aspect_ratio="wide"), "aspect_ratio"),
+        (lambda c: c.generate_image("cat", aspect_ratio="0:1"), "aspect_ratio"),
+        (lambda c: c.generate_image("cat", project_id="x y"), "project_id"),
+        (lambda c: c.generate_image(), "prompt"),
+        (lambda c: c.generate_image(messages=[{"role": "assistant", "content": "hi"}]), "prompt"),
+        (lambda c: c.generate_image("cat", messages="oops"), "messages"),
+    ],
+)
+async def test_bad_input_is_refused_before_any_request(
+    fake_websim: FakeWebsim, call: Callable[[WebsimClient], Any], field: str
+) -> None:
+    async with client_for(fake_websim) as client:
+        with pytest.raises(InvalidRequestError) as info:
+            await call(client)
+    assert info.value.field == field
+    assert fake_websim.requests == []
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def test_base_url_argument_then_environment_then_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEBSIM_BASE_URL", raising=False)
+    assert WebsimClient().base_url == "https://websim.ai"
+    monkeypatch.setenv("WEBSIM_BASE_URL", "http://127.0.0.1:9/")
+    assert WebsimClient().base_url == "http://127.0.0.1:9"
+    assert WebsimClient("https://api.websim.com/").base_url == "https://api.websim.com"
+
+
+@pytest.mark.parametrize("url", ["websim.ai", "ftp://websim.ai", "localhost:8080"])
+def test_base_url_must_be_http(url: str) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        WebsimClient(url)
+    assert info.value.field == "base_url"
+
+
+async def test_proxy_is_used_for_the_connection(fake_websim: FakeWebsim) -> None:
+    # The fake server plays the proxy: the client asks it for a host that does not resolve.
+    async with WebsimClient("http://websim.invalid", proxy=fake_websim.url) as client:
+        assert await client.chat(HELLO) == "echo: Hello, how are you?"
+    (seen,) = fake_websim.requests
+    assert seen.host == "websim.invalid"
+
+
+async def test_no_resource_warnings_after_use(fake_websim: FakeWebsim) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with client_for(fake_websim) as client:
+            await client.chat(HELLO)
+            await collect(client)
+        del client
+        gc.collect()
+        # The detector works: a session left open is reported.
+        leaked = aiohttp.ClientSession()
+        del leaked
+        gc.collect()
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len(messages) == 1
+    assert re.search("Unclosed client session", messages[0])
+
+
+def test_every_error_is_a_websim_error() -> None:
+    for cls in (
+        InvalidRequestError,
+        ResponseFormatError,
+        WebsimConnectionError,
+        WebsimTimeoutError,
+        RateLimitError,
+    ):
+        assert issubclass(cls, WebsimError)
