@@ -60,7 +60,8 @@ def test_the_command_runs_as_a_module() -> None:
 def test_a_planted_secret_is_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     def leak(item: Interaction) -> Interaction:
         request = dataclasses.replace(
-            item.request, headers={**item.request.headers, "Authorization": "Bearer s3cr3t-t0k3n-abcdef"}
+            item.request,
+            headers={**item.request.headers, "Authorization": "Bearer s3cr3t-t0k3n-abcdef"},
         )
         body = json.dumps({"content": "the key is sk-proj-abcdefghijklmnopqrstuvwxyz123456"})
         response = dataclasses.replace(item.response, body=body.encode())
@@ -79,7 +80,9 @@ def test_a_planted_secret_is_found(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
     def break_it(item: Interaction) -> Interaction:
-        return Interaction(item.request, dataclasses.replace(item.response, body=b'{"content": 42}'))
+        return Interaction(
+            item.request, dataclasses.replace(item.response, body=b'{"content": 42}')
+        )
 
     path = _plant(tmp_path, "chat_basic.yaml", break_it)
     findings = [f.line() for f in check_directory(tmp_path)]
@@ -91,7 +94,9 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
     [
         (
             "image_1_1.yaml",
-            lambda i: Interaction(i.request, dataclasses.replace(i.response, body=b'{"url": "ftp://x"}')),
+            lambda i: Interaction(
+                i.request, dataclasses.replace(i.response, body=b'{"url": "ftp://x"}')
+            ),
             "image 200 'url' is not an http(s) URL: \"ftp://x\"",
         ),
         (
@@ -100,7 +105,10 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
                 dataclasses.replace(
                     i.request,
                     body=json.dumps(
-                        {"project_id": "kx0m131_rzz66qb2xoy7", "messages": [{"role": "user", "content": "x"}]}
+                        {
+                            "project_id": "kx0m131_rzz66qb2xoy7",
+                            "messages": [{"role": "user", "content": "x"}],
+                        }
                     ).encode(),
                 ),
                 i.response,
@@ -109,7 +117,9 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
         ),
         (
             "chat_basic.yaml",
-            lambda i: Interaction(dataclasses.replace(i.request, uri="https://websim.ai/api/v2/chat"), i.response),
+            lambda i: Interaction(
+                dataclasses.replace(i.request, uri="https://websim.ai/api/v2/chat"), i.response
+            ),
             "request path '/api/v2/chat' is not a Websim inference endpoint",
         ),
         (
@@ -119,7 +129,9 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
         ),
         (
             "chat_stream.yaml",
-            lambda i: Interaction(i.request, dataclasses.replace(i.response, body=b'data: {"content": "a"}\n\n')),
+            lambda i: Interaction(
+                i.request, dataclasses.replace(i.response, body=b'data: {"content": "a"}\n\n')
+            ),
             "event stream does not end with data: [DONE]",
         ),
         (
@@ -133,7 +145,14 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
             "response header 'Set-Cookie' is recorded (it must be dropped)",
         ),
     ],
-    ids=["image-url", "id-for-other-endpoint", "unknown-path", "429-body", "stream-no-done", "set-cookie"],
+    ids=[
+        "image-url",
+        "id-for-other-endpoint",
+        "unknown-path",
+        "429-body",
+        "stream-no-done",
+        "set-cookie",
+    ],
 )
 def test_each_problem_is_named(tmp_path: Path, source: str, change: object, problem: str) -> None:
     path = _plant(tmp_path, source, change)
@@ -178,5 +197,6 @@ async def test_plain_vcrpy_replays_a_cassette(tmp_path: Path) -> None:
             )
             answer = await response.json()
     assert cassette.all_played
-    assert isinstance(answer["content"], str) and answer["content"]
+    assert isinstance(answer["content"], str)
+    assert answer["content"]
     assert isinstance(load_cassette(tmp_path / "chat_basic.yaml"), CassetteFile)

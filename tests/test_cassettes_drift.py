@@ -26,13 +26,19 @@ from websim_core.sse import DONE_EVENT, encode_delta
 REQUEST = RecordedRequest(
     "POST",
     "https://websim.ai" + CHAT_PATH,
-    json.dumps({"project_id": "ke3_xh5gai3gjkmruomu", "messages": [{"role": "user", "content": "Hi"}]}).encode(),
+    json.dumps(
+        {"project_id": "ke3_xh5gai3gjkmruomu", "messages": [{"role": "user", "content": "Hi"}]}
+    ).encode(),
 )
 
 
 def _response(body: Any, status: int = 200, **headers: str) -> RecordedResponse:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    all_headers = {"Content-Type": ["application/json"], "Date": ["today"], "Content-Length": [str(len(raw))]}
+    all_headers = {
+        "Content-Type": ["application/json"],
+        "Date": ["today"],
+        "Content-Length": [str(len(raw))],
+    }
     all_headers.update({k.replace("_", "-"): [v] for k, v in headers.items()})
     return RecordedResponse(status, "", all_headers, raw)
 
@@ -73,7 +79,9 @@ def test_fields_added_removed_and_retyped() -> None:
 def test_status_content_type_and_headers_that_matter() -> None:
     old = _cassette(_response({"content": "Hi"}, Retry_After="1", X_Old="1"))
     new = _cassette(
-        _response(b"<html>Just a moment...</html>", 403, Content_Type="text/html", Server="cloudflare")
+        _response(
+            b"<html>Just a moment...</html>", 403, Content_Type="text/html", Server="cloudflare"
+        )
     )
     assert _lines(old, new) == [
         "#0 status 200 → 403",
@@ -86,7 +94,11 @@ def test_status_content_type_and_headers_that_matter() -> None:
 
 def test_interactions_added_and_gone() -> None:
     one = _cassette(_response({"content": "Hi"}))
-    three = _cassette(_response({"content": "Hi"}, 429), _response({"content": "Hi"}), _response({"content": "Hi"}))
+    three = _cassette(
+        _response({"content": "Hi"}, 429),
+        _response({"content": "Hi"}),
+        _response({"content": "Hi"}),
+    )
     assert _lines(one, three) == [
         "1 interactions → 3",
         "#0 status 200 → 429",
@@ -98,16 +110,16 @@ def test_interactions_added_and_gone() -> None:
 
 def test_event_stream_fields_are_compared_per_event() -> None:
     old_body = encode_delta("a") + encode_delta("b") + DONE_EVENT
-    new_body = (
-        b'data: {"content": "a", "index": 0}\n\n' + DONE_EVENT
-    )
+    new_body = b'data: {"content": "a", "index": 0}\n\n' + DONE_EVENT
     old = _cassette(_response(old_body, Content_Type="text/event-stream"))
     new = _cassette(_response(new_body, Content_Type="text/event-stream"))
     assert _lines(old, new) == ["#0 response field added: events[].index (number)"]
 
 
 def test_request_shape_changes_are_reported() -> None:
-    new_request = RecordedRequest(REQUEST.method, REQUEST.uri, REQUEST.body[:-1] + b',"stream":true}')
+    new_request = RecordedRequest(
+        REQUEST.method, REQUEST.uri, REQUEST.body[:-1] + b',"stream":true}'
+    )
     old = _cassette(_response({"content": "Hi"}))
     new = CassetteFile(Path("x.yaml"), [Interaction(new_request, _response({"content": "Hi"}))])
     assert _lines(old, new) == ["#0 request field added: stream (boolean)"]

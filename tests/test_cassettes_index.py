@@ -26,7 +26,8 @@ def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: b
 
 
 def test_loads_every_committed_cassette(committed: ReplayIndex) -> None:
-    assert len(committed.cassettes) >= 15 and committed.rejected == []
+    assert len(committed.cassettes) >= 15
+    assert committed.rejected == []
     total = sum(len(load_cassette(p).interactions) for p in cassette_dir().glob("*.yaml"))
     assert committed.size == total
 
@@ -40,10 +41,12 @@ def test_identical_requests_replay_their_sequence_in_order() -> None:
         statuses.append(hit.recorded.interaction.response.status)
     assert statuses == [429, 429, 200]
     played_out = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
-    assert isinstance(played_out, Miss) and "have all been played" in played_out.reason
+    assert isinstance(played_out, Miss)
+    assert "have all been played" in played_out.reason
     index.reset()
     first = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
-    assert isinstance(first, Hit) and first.recorded.interaction.response.status == 429
+    assert isinstance(first, Hit)
+    assert first.recorded.interaction.response.status == 429
 
 
 @pytest.mark.parametrize(("repeat", "fourth"), [("last", 200), ("cycle", 429)])
@@ -57,22 +60,31 @@ def test_repeat_modes(repeat: str, fourth: int) -> None:
 @given(chat_ids)
 def test_any_valid_id_finds_the_recording(project_id: str) -> None:
     index = ReplayIndex.from_directory(cassette_dir())
-    hit = index.lookup("POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you?"}], project_id))
-    assert isinstance(hit, Hit) and hit.recorded.cassette == "chat_basic.yaml"
+    hit = index.lookup(
+        "POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you?"}], project_id)
+    )
+    assert isinstance(hit, Hit)
+    assert hit.recorded.cassette == "chat_basic.yaml"
 
 
 def test_query_strings_and_key_order_do_not_matter(committed: ReplayIndex) -> None:
     body = build_image_request("A cat in space").payload
     reordered = json.dumps(dict(reversed(list(body.items())))).encode()
     hit = committed.lookup("POST", IMAGE_PATH + "?x=1", reordered)
-    assert isinstance(hit, Hit) and hit.recorded.cassette == "image_1_1.yaml"
+    assert isinstance(hit, Hit)
+    assert hit.recorded.cassette == "image_1_1.yaml"
 
 
 def test_a_miss_names_the_closest_requests_and_their_differences(committed: ReplayIndex) -> None:
-    miss = committed.lookup("POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you!"}]))
+    miss = committed.lookup(
+        "POST", CHAT_PATH, _chat([{"role": "user", "content": "Hello, how are you!"}])
+    )
     assert isinstance(miss, Miss)
     payload = miss.to_json("POST", CHAT_PATH)
-    assert payload["error"] == f"no recorded interaction matches POST {CHAT_PATH}: nothing recorded for it"
+    assert (
+        payload["error"]
+        == f"no recorded interaction matches POST {CHAT_PATH}: nothing recorded for it"
+    )
     closest = payload["closest"]
     assert 1 <= len(closest) <= 3
     assert closest[0]["cassette"] == "chat_basic.yaml"
@@ -93,11 +105,14 @@ def test_an_invalid_id_is_a_miss_that_says_so(committed: ReplayIndex) -> None:
     body = json.dumps({"project_id": "kx0m131_rzz66qb2xoy7", "messages": OTTERS})
     miss = committed.lookup("POST", CHAT_PATH, body)
     assert isinstance(miss, Miss)
-    assert miss.reason.startswith("the request's project_id 'kx0m131_rzz66qb2xoy7' is not a valid chat ID")
+    assert miss.reason.startswith(
+        "the request's project_id 'kx0m131_rzz66qb2xoy7' is not a valid chat ID"
+    )
 
 
 def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:
     body = _chat([{"role": "user", "content": "Hello, how are you?"}])
     assert isinstance(committed.lookup("POST", CHAT_PATH, body, cassette="chat_basic.yaml"), Hit)
     other = committed.lookup("POST", CHAT_PATH, body, cassette="chat_500.yaml")
-    assert isinstance(other, Miss) and other.closest[0]["cassette"] == "chat_500.yaml"
+    assert isinstance(other, Miss)
+    assert other.closest[0]["cassette"] == "chat_500.yaml"

@@ -44,7 +44,9 @@ def _chat_body(project_id: str | None = None, **extra: Any) -> bytes:
 
 
 @given(chat_ids, chat_ids, st.randoms(use_true_random=False))
-def test_chat_bodies_match_whatever_their_ids_and_key_order(a: str, b: str, rnd: random.Random) -> None:
+def test_chat_bodies_match_whatever_their_ids_and_key_order(
+    a: str, b: str, rnd: random.Random
+) -> None:
     sent = build_chat_request(MESSAGES, project_id=a).body()
     keys = [("messages", MESSAGES), ("project_id", b)]
     rnd.shuffle(keys)
@@ -74,7 +76,9 @@ def test_legacy_chat_ids_are_valid_for_chat_only(legacy: str) -> None:
         ("ke3_xh5gai3gjkmruomu", "NOT-AN-ID", "the recorded request"),
     ],
 )
-def test_an_id_invalid_for_its_endpoint_does_not_match(sent_id: str, recorded_id: str, who: str) -> None:
+def test_an_id_invalid_for_its_endpoint_does_not_match(
+    sent_id: str, recorded_id: str, who: str
+) -> None:
     with pytest.raises(AssertionError, match=f"{who}: project_id .* is not a valid chat ID"):
         websim_body(_request(_chat_body(sent_id)), _request(_chat_body(recorded_id)))
 
@@ -128,7 +132,9 @@ def test_each_kind_of_secret_is_found_and_scrubbed(secret: str) -> None:
     assert find_secrets(text), secret
     cleaned = scrub_text(text)
     assert find_secrets(cleaned) == []
-    assert REDACTED in cleaned and cleaned.startswith("before ") and cleaned.endswith(" after")
+    assert REDACTED in cleaned
+    assert cleaned.startswith("before ")
+    assert cleaned.endswith(" after")
 
 
 @given(st.text())
@@ -179,7 +185,9 @@ def test_scrub_request_drops_cookies_and_redacts_credentials() -> None:
             "content-type": "application/json",
         },
         uri="https://user:pw@websim.ai/api/v1/inference/run_chat_completion?api_key=abc&x=1",
-        body=json.dumps({"project_id": "ke3_xh5gai3gjkmruomu", "messages": MESSAGES, "token": "t0k3n"}),
+        body=json.dumps(
+            {"project_id": "ke3_xh5gai3gjkmruomu", "messages": MESSAGES, "token": "t0k3n"}
+        ),
     )
     scrub_request(request)
     assert request.headers == {
@@ -211,7 +219,8 @@ def test_scrub_response_drops_set_cookie_and_volatile_headers() -> None:
     scrub_response(response)
     assert set(response["headers"]) == {"Content-Type", "Retry-After", "Content-Length"}
     body = response["body"]["string"]
-    assert b"sk-" not in body and REDACTED.encode() in body
+    assert b"sk-" not in body
+    assert REDACTED.encode() in body
     assert response["headers"]["Content-Length"] == [str(len(body))]
 
 
