@@ -71,6 +71,23 @@ def _body_length(head: bytes) -> int | None:
     return 0 if length is None else int(length)
 
 
+def _head_end(data: bytes) -> int:
+    """Where the header block ends (after its blank line): > 0, 0 if not yet, -1 if unframeable.
+
+    The block ends at the first blank line; only a CRLF CRLF ending is handled, a bare-LF one
+    (or a block longer than MAX_HEAD_BYTES) is left to aiohttp. Decided on the first blank line
+    seen, so the answer does not depend on how the bytes were chunked.
+    """
+    bare = data.find(b"\n\n")
+    crlf = data.find(b"\n\r\n")
+    if crlf < 0 and bare < 0:
+        return 0
+    if crlf < 0 or (0 <= bare < crlf) or crlf == 0 or data[crlf - 1 : crlf] != b"\r":
+        return -1
+    end = crlf + 3
+    return end if end <= MAX_HEAD_BYTES else -1
+
+
 class HeaderFixer:
     """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
 
@@ -103,20 +120,24 @@ class HeaderFixer:
                 data = data[self._body_left :]
                 self._body_left = 0
                 continue
-            end = data.find(b"\r\n\r\n")
-            if end < 0:
-                if len(data) > MAX_HEAD_BYTES or b"\n\n" in data:
-                    self._passthrough = True  # not a head we can frame: aiohttp decides
+            end = _head_end(data)
+            if end == 0:  # incomplete: wait for more, unless it is already too long
+                if len(data) > MAX_HEAD_BYTES:
+                    self._passthrough = True
                     out.append(data)
                 else:
                     self._buffer = data
                     changed = True
                 break
-            head = data[: end + 4]
+            if end < 0:
+                self._passthrough = True  # not a head we can frame: aiohttp decides
+                out.append(data)
+                break
+            head = data[:end]
             fixed = fix_header_names(head)
             changed = changed or fixed is not head
             out.append(fixed)
-            data = data[end + 4 :]
+            data = data[end:]
             length = _body_length(fixed)
             if length is None:
                 self._passthrough = True

@@ -1,0 +1,163 @@
+"""The pytest plugin as a downstream project uses it: installed, nothing to import or register."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+INI = """
+[pytest]
+asyncio_mode = {mode}
+asyncio_default_fixture_loop_scope = function
+filterwarnings = error
+"""
+
+# The README's example, verbatim in spirit: a downstream test of code that talks to Websim.
+DOWNSTREAM = '''
+import aiohttp
+from websim_core import RetryPolicy, WebsimClient
+
+
+async def summarise(base_url: str, text: str) -> str:
+    """The downstream code under test: it calls Websim through our client."""
+    async with WebsimClient(base_url, retry=RetryPolicy(base_delay=0)) as client:
+        return await client.chat([{"role": "user", "content": text}])
+
+
+async def test_summary_quotes_the_input(websim_server):
+    answer = await summarise(websim_server.url, "Summarise: the cat sat on the mat")
+    assert "the cat sat on the mat" in answer
+    [entry] = websim_server.requests
+    assert entry["json"]["messages"][0]["content"] == "Summarise: the cat sat on the mat"
+
+
+async def test_rate_limits_are_retried(websim_server):
+    websim_server.script("chat", [429, 429, 200])
+    assert "hello" in await summarise(websim_server.url, "hello")
+    assert [r["response"]["status"] for r in websim_server.requests] == [429, 429, 200]
+
+
+async def test_images_are_served_by_the_mock(websim_server):
+    async with WebsimClient(websim_server.url) as client:
+        image = await client.generate_image("A cat in space", aspect_ratio="16:9")
+    async with aiohttp.ClientSession() as session, session.get(image.url) as resp:
+        assert (await resp.read())[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+
+
+async def test_reset_empties_the_journal(websim_server):
+    await summarise(websim_server.url, "one")
+    websim_server.reset()
+    assert websim_server.requests == []
+'''
+
+
+def run(pytester: pytest.Pytester, mode: str = "auto", *args: str) -> pytest.RunResult:
+    pytester.makeini(INI.format(mode=mode))
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", *args)
+
+
+def test_fixture_works_out_of_the_box(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_downstream=DOWNSTREAM)
+    result = run(pytester)
+    result.assert_outcomes(passed=4)
+
+
+def test_fixture_works_in_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_strict=textwrap.dedent(
+            """
+            import pytest
+            from websim_core import WebsimClient
+
+            @pytest.mark.asyncio
+            async def test_chat(websim_server):
+                async with WebsimClient(websim_server.url) as client:
+                    assert "ping" in await client.chat([{"role": "user", "content": "ping"}])
+            """
+        )
+    )
+    run(pytester, "strict").assert_outcomes(passed=1)
+
+
+def test_options_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.fixture
+            def websim_server_options():
+                return {"seed": 42, "strict_ids": True}
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_options=textwrap.dedent(
+            """
+            import aiohttp
+
+            CHAT = "/api/v1/inference/run_chat_completion"
+
+            async def test_options_are_applied(websim_server):
+                assert websim_server.config.seed == 42
+                body = '{"project_id": "lenient_id", "messages": [{"role": "user", "content": "x"}]}'
+                async with aiohttp.ClientSession() as session:
+                    async with session.post(websim_server.url + CHAT, data=body) as resp:
+                        assert resp.status == 400
+                        assert (await resp.json())["error"]["field"] == "project_id"
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_a_broken_handler_fails_the_test_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_broken=textwrap.dedent(
+            """
+            import aiohttp
+
+            CHAT = "/api/v1/inference/run_chat_completion"
+
+            class Boom(Exception):
+                pass
+
+            def explode(*args, **kwargs):
+                raise Boom("the handler is broken")
+
+            async def test_hidden_behind_a_500(websim_server, monkeypatch):
+                monkeypatch.setattr("mock_server.app.chat_reply", explode)
+                body = '{"project_id": "a", "messages": [{"role": "user", "content": "x"}]}'
+                async with aiohttp.ClientSession() as session:
+                    async with session.post(websim_server.url + CHAT, data=body) as resp:
+                        assert resp.status == 500  # the test body itself passes...
+            """
+        )
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)  # ...but teardown re-raises the handler's error
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_hidden_behind_a_500*"])
+    result.stdout.fnmatch_lines(["*Boom: the handler is broken*"])
+
+
+def test_each_test_gets_a_fresh_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_fresh=textwrap.dedent(
+            """
+            URLS = []
+
+            async def test_one(websim_server):
+                websim_server.script("chat", [500])
+                URLS.append(websim_server.url)
+
+            async def test_two(websim_server):
+                assert websim_server.requests == []
+                assert len(websim_server.state.scripts) == 0
+                assert websim_server.url.startswith("http://127.0.0.1:")
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=2)
