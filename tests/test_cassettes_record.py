@@ -89,7 +89,7 @@ async def test_against_the_live_api_arranged_scenarios_are_skipped(
         "FAILED image_400_aspect_ratio.yaml: expected ResponseStatusError, got ImageResponse" in out
     )
     assert code == 1
-    assert not any(tmp_path.iterdir())
+    assert os.listdir(tmp_path) == []
 
 
 async def test_failures_or_findings_refuse_to_accept(websim_server: Any, tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ async def test_failures_or_findings_refuse_to_accept(websim_server: Any, tmp_pat
     assert code == 1
     assert "FAILED chat_basic.yaml: expected an answer, got ResponseStatusError" in out
     assert "Not accepted: fix the failures and findings above first." in out
-    assert not any(tmp_path.iterdir())
+    assert os.listdir(tmp_path) == []
 
 
 async def test_unreachable_target_fails_fast_in_one_line(
