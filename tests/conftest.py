@@ -162,9 +162,12 @@ class FakeWebsim:
             response = web.StreamResponse(status=reply.status, headers=reply.headers)
             response.content_type = reply.content_type or "text/event-stream"
             await response.prepare(request)
-            for chunk in reply.chunks:
-                await response.write(chunk)
-                await asyncio.sleep(0)
+            try:
+                for chunk in reply.chunks:
+                    await response.write(chunk)
+                    await asyncio.sleep(0)
+            except ConnectionResetError:  # the client stopped reading: its right
+                return response
             if reply.cut:
                 assert request.transport is not None
                 request.transport.abort()

@@ -7,6 +7,7 @@ while the server keeps serving on the test's loop.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import subprocess
 import sys
 
@@ -185,3 +186,9 @@ def test_help_as_a_module() -> None:
     assert "{chat,image}" in result.stdout
     assert "--base-url" in result.stdout
     assert result.stderr == ""
+
+
+def test_console_script_entry_point() -> None:
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="websim")
+    assert script.value == "websim_core.__main__:main"
+    assert script.load() is main

@@ -169,6 +169,19 @@ async def test_stream_chat_yields_the_deltas(fake_websim: FakeWebsim) -> None:
     assert seen.json["stream"] is True
 
 
+async def test_a_closed_borrowed_session_is_refused(fake_websim: FakeWebsim) -> None:
+    session = aiohttp.ClientSession()
+    await session.close()
+    client = client_for(fake_websim, session=session)
+    with pytest.raises(InvalidRequestError) as info:
+        await client.chat(HELLO)
+    assert info.value.field == "session"
+    with pytest.raises(InvalidRequestError):
+        await collect(client)
+    await client.aclose()
+    assert fake_websim.requests == []
+
+
 async def test_stream_survives_awkward_network_chunks(fake_websim: FakeWebsim) -> None:
     stream = b"".join(sse_bytes(["caf\u00e9 ", "\U0001f600", " done"]))
     # Split inside the 2- and 4-byte characters and between CR and LF of a variant stream.
@@ -179,6 +192,42 @@ async def test_stream_survives_awkward_network_chunks(fake_websim: FakeWebsim) -
     fake_websim.script("chat", Reply(content_type="text/event-stream", chunks=chunks))
     async with client_for(fake_websim) as client:
         assert await collect(client) == ["caf\u00e9 ", "\U0001f600", " done"]
+
+
+@pytest.mark.parametrize("close", [True, False], ids=["aclose", "just-break"])
+async def test_a_consumer_may_stop_a_stream_early(fake_websim: FakeWebsim, close: bool) -> None:
+    long = [{"role": "user", "content": " ".join(f"w{i}" for i in range(50))}]
+    first: list[str] = []
+    async with client_for(fake_websim) as client:
+        stream = client.stream_chat(long)
+        async for delta in stream:
+            first.append(delta)
+            if len(first) == 3:
+                break
+        if close:
+            await stream.aclose()  # type: ignore[attr-defined]
+        assert first == ["echo: ", "w0 ", "w1 "]
+        # The connection went back (or was dropped): the client still works.
+        assert await client.chat(HELLO) == "echo: Hello, how are you?"
+    del stream
+    gc.collect()
+    await asyncio.sleep(0)  # let the loop finalise an abandoned generator
+
+
+async def test_concurrent_calls_share_the_client(
+    fake_websim: FakeWebsim, sessions_created: list[aiohttp.ClientSession]
+) -> None:
+    async with client_for(fake_websim) as client:
+        answers = await asyncio.gather(
+            *(client.chat([{"role": "user", "content": f"n{i}"}]) for i in range(8)),
+            client.generate_image("a cat"),
+            collect(client, [{"role": "user", "content": "s"}]),
+        )
+    assert answers[:8] == [f"echo: n{i}" for i in range(8)]
+    assert isinstance(answers[8], ImageResponse)
+    assert answers[9] == ["echo: ", "s"]
+    assert len(sessions_created) == 1
+    assert len(fake_websim.requests) == 10
 
 
 async def test_stream_falls_back_to_a_plain_json_answer(fake_websim: FakeWebsim) -> None:

@@ -111,6 +111,9 @@ class WebsimClient:
             await session.close()
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is not None and not self._owns_session and self._session.closed:
+            # aiohttp would raise a bare RuntimeError; this is the caller's mistake, not I/O.
+            raise InvalidRequestError("session", "the borrowed aiohttp session is closed")
         if self._session is None or (self._owns_session and self._session.closed):
             self._session = aiohttp.ClientSession(timeout=self.timeout)
             self._owns_session = True
