@@ -623,3 +623,34 @@ def test_every_error_is_a_websim_error() -> None:
         RateLimitError,
     ):
         assert issubclass(cls, WebsimError)
+
+
+# --- shapes the server may choose, and the client's own lifecycle ---------------------------------
+
+
+async def test_chat_joins_the_deltas_when_the_server_streams_anyway(
+    fake_websim: FakeWebsim,
+) -> None:
+    fake_websim.script("chat", Reply(chunks=sse_bytes([" Hello", ", ", "world "])))
+    async with client_for(fake_websim) as client:
+        assert await client.chat(HELLO) == "Hello, world"
+
+
+async def test_stream_chat_checks_its_arguments_at_the_call(fake_websim: FakeWebsim) -> None:
+    async with client_for(fake_websim) as client:
+        with pytest.raises(InvalidRequestError) as info:
+            client.stream_chat([])  # no iteration: the call itself refuses
+    assert info.value.field == "messages"
+    assert fake_websim.requests == []
+
+
+async def test_a_closed_client_refuses_new_calls_instead_of_leaking_a_session(
+    fake_websim: FakeWebsim,
+) -> None:
+    client = client_for(fake_websim)
+    async with client:
+        await client.chat(HELLO)
+    with pytest.raises(InvalidRequestError) as info:
+        await client.chat(HELLO)
+    assert info.value.field == "client"
+    assert len(fake_websim.requests) == 1

@@ -12,17 +12,20 @@ import textwrap
 from typing import Any
 
 import pytest
-from conftest import FakeWebsim, Reply
+from conftest import FakeSleep, FakeWebsim, Reply
 
 from websim_core import (
     ImageResponse,
     InvalidRequestError,
     RateLimitError,
     ResponseStatusError,
+    RetryPolicy,
     Websim,
     WebsimTimeoutError,
 )
 from websim_core.ids import ProjectIdKind, classify_project_id
+
+HELLO = [{"role": "user", "content": "Hello, how are you?"}]
 
 # Copied verbatim from the protocol page ("The usage the original documentation promises").
 EXAMPLE_CLASSMETHOD = """\
@@ -264,3 +267,17 @@ def test_the_examples_are_the_documented_ones() -> None:
     )
     assert "websim = Websim()" in EXAMPLE_INSTANCE
     assert "import" not in EXAMPLE_CLASSMETHOD + EXAMPLE_INSTANCE
+
+
+async def test_a_retry_policy_keyword_reaches_the_client(local_websim: FakeWebsim) -> None:
+    sleep = FakeSleep()
+    local_websim.script("chat", Reply(429, "Rate limit exceeded"))
+    got = [
+        r
+        async for r in Websim.create_async_generator(
+            model="gemini-1.5-pro", messages=HELLO, retry=RetryPolicy(sleep=sleep)
+        )
+    ]
+    assert got == ["echo: Hello, how are you?"]
+    assert sleep.delays == [2.0]
+    assert len(local_websim.requests) == 2

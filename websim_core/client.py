@@ -7,11 +7,12 @@ caller; every aiohttp error leaves as a ``WebsimError`` naming the URL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
@@ -20,7 +21,6 @@ from .errors import (
     ResponseFormatError,
     ResponseStatusError,
     WebsimConnectionError,
-    WebsimError,
     WebsimTimeoutError,
     error_for_status,
 )
@@ -54,7 +54,6 @@ DEFAULT_HEADERS: Mapping[str, str] = {
     ),
 }
 _SSE = "text/event-stream"
-_T = TypeVar("_T")
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -91,6 +90,7 @@ class WebsimClient:
         self._rng = rng
         self._session = session
         self._owns_session = session is None
+        self._closed = False
 
     async def __aenter__(self) -> WebsimClient:
         self._get_session()
@@ -106,11 +106,14 @@ class WebsimClient:
 
     async def aclose(self) -> None:
         """Close the session if this client created it; a borrowed one stays open."""
+        self._closed = True
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise InvalidRequestError("client", "this WebsimClient is closed; make a new one")
         if self._session is not None and not self._owns_session and self._session.closed:
             # aiohttp would raise a bare RuntimeError; this is the caller's mistake, not I/O.
             raise InvalidRequestError("session", "the borrowed aiohttp session is closed")
@@ -126,33 +129,20 @@ class WebsimClient:
     ) -> str:
         """Send a conversation; returns the answer's text (stripped)."""
         request = self._chat_request(messages, model, project_id, stream=False)
-        return await self._with_retry(request, self._read_chat, retry=True)
+        async with self._response(request, retry=True) as response:
+            if response.content_type == _SSE:
+                # A server that streams anyway: the answer is the deltas joined.
+                return "".join([delta async for delta in self._read_stream(response)]).strip()
+            return parse_chat_response(await response.read(), response.content_type)
 
-    async def stream_chat(
+    def stream_chat(
         self, messages: object, *, model: str = DEFAULT_MODEL, project_id: str | None = None
     ) -> AsyncIterator[str]:
-        """Yield the answer's text deltas; a plain JSON answer is yielded whole, once."""
-        request = self._chat_request(messages, model, project_id, stream=True)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self._post(request) as response:
-                    await self._raise_for_status(response)
-                    if response.content_type != _SSE:
-                        yield parse_chat_response(await response.read(), response.content_type)
-                        return
-                    async for delta in self._read_stream(response):
-                        yield delta
-                    return
-            except aiohttp.ClientError as exc:
-                raise self._wrap(exc, request) from exc
-            except asyncio.TimeoutError as exc:
-                raise self._timeout(request) from exc
-            except ResponseStatusError as exc:
-                if not self.retry.should_retry(exc, attempt):
-                    raise
-                await self.retry.sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None)))
+        """Yield the answer's text deltas; a plain JSON answer is yielded whole, once.
+
+        The arguments are checked here, at the call, before anything is sent.
+        """
+        return self._stream(self._chat_request(messages, model, project_id, stream=True))
 
     async def generate_image(
         self,
@@ -170,13 +160,10 @@ class WebsimClient:
             project_id=project_id,
             rng=self._rng,
         )
-
-        async def read(response: aiohttp.ClientResponse) -> ImageResponse:
-            return parse_image_response(
-                await response.read(), request.prompt, response.content_type
-            )
-
-        return await self._with_retry(request, read, retry=False)
+        # Images are not retried: the known clients don't, and a retry costs a generation.
+        async with self._response(request, retry=False) as response:
+            body = await response.read()
+            return parse_image_response(body, request.prompt, response.content_type)
 
     # --- the shell ------------------------------------------------------------------------------
 
@@ -186,6 +173,43 @@ class WebsimClient:
         if route(model) is not Endpoint.CHAT:
             raise InvalidRequestError("model", f"{model!r} is an image model; use generate_image")
         return build_chat_request(messages, project_id=project_id, stream=stream, rng=self._rng)
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[str]:
+        async with self._response(request, retry=True) as response:
+            if response.content_type != _SSE:
+                yield parse_chat_response(await response.read(), response.content_type)
+                return
+            async for delta in self._read_stream(response):
+                yield delta
+
+    @contextlib.asynccontextmanager
+    async def _response(
+        self, request: ChatRequest | ImageRequest, *, retry: bool
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """A 2xx response, after the retries the policy allows; aiohttp errors are wrapped.
+
+        Errors raised while the caller reads the body come back through here, so a dropped
+        connection mid-body is wrapped the same way as one before the headers.
+        """
+        url = self.base_url + request.path
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._post(request) as response:
+                    if 200 <= response.status < 300:
+                        yield response
+                        return
+                    error = await self._status_error(response)
+            except aiohttp.ClientError as exc:
+                if isinstance(exc, asyncio.TimeoutError):
+                    raise self._timeout(url) from exc
+                raise WebsimConnectionError(f"{type(exc).__name__} on POST {url}: {exc}") from exc
+            except asyncio.TimeoutError as exc:
+                raise self._timeout(url) from exc
+            if not (retry and self.retry.should_retry(error, attempt)):
+                raise error
+            await self.retry.sleep(self.retry.delay(attempt, getattr(error, "retry_after", None)))
 
     def _post(self, request: ChatRequest | ImageRequest) -> Any:
         # The timeout goes on each request too: a borrowed session has its own default.
@@ -197,17 +221,12 @@ class WebsimClient:
             timeout=self.timeout,
         )
 
-    async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
-        if 200 <= response.status < 300:
-            return
+    async def _status_error(self, response: aiohttp.ClientResponse) -> ResponseStatusError:
         body = await response.read()
         retry_after = self.retry.retry_after(response.headers.get("Retry-After"))
         error = error_for_status(response.status, body, response.headers, retry_after=retry_after)
-        if error is not None:
-            raise error
-
-    async def _read_chat(self, response: aiohttp.ClientResponse) -> str:
-        return parse_chat_response(await response.read(), response.content_type)
+        assert error is not None  # only called for non-2xx statuses
+        return error
 
     async def _read_stream(self, response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         decoder = SSEDecoder()
@@ -220,40 +239,10 @@ class WebsimClient:
                     yield delta
         except aiohttp.ClientPayloadError as exc:
             raise ResponseFormatError(
-                f"event stream from {response.url} was cut off: {exc}"
+                f"event stream from {response.url} was cut off before [DONE]: {exc}"
             ) from exc
         decoder.close()
         raise ResponseFormatError(f"event stream from {response.url} ended before [DONE]")
 
-    async def _with_retry(
-        self,
-        request: ChatRequest | ImageRequest,
-        read: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
-        *,
-        retry: bool,
-    ) -> _T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with self._post(request) as response:
-                    await self._raise_for_status(response)
-                    return await read(response)
-            except aiohttp.ClientError as exc:
-                raise self._wrap(exc, request) from exc
-            except asyncio.TimeoutError as exc:
-                raise self._timeout(request) from exc
-            except ResponseStatusError as exc:
-                if not (retry and self.retry.should_retry(exc, attempt)):
-                    raise
-                await self.retry.sleep(self.retry.delay(attempt, getattr(exc, "retry_after", None)))
-
-    def _wrap(self, exc: aiohttp.ClientError, request: ChatRequest | ImageRequest) -> WebsimError:
-        url = self.base_url + request.path
-        if isinstance(exc, asyncio.TimeoutError):
-            return self._timeout(request)
-        return WebsimConnectionError(f"{type(exc).__name__} on POST {url}: {exc}")
-
-    def _timeout(self, request: ChatRequest | ImageRequest) -> WebsimTimeoutError:
-        total = self.timeout.total
-        return WebsimTimeoutError(f"POST {self.base_url + request.path} timed out after {total} s")
+    def _timeout(self, url: str) -> WebsimTimeoutError:
+        return WebsimTimeoutError(f"POST {url} timed out after {self.timeout.total} s")

@@ -64,11 +64,11 @@ class Websim:
     ) -> AsyncIterator[str | ImageResponse]:
         """Yield one ``str`` for a chat model, one ``ImageResponse`` for an image model.
 
-        Extra keyword arguments g4f passes (``stream``, ``timeout``...) are accepted; ``base_url``
-        and ``timeout`` are used, the rest ignored, as g4f's provider does.
+        Extra keyword arguments g4f passes (``stream``, ``timeout``...) are accepted; ``base_url``,
+        ``timeout`` and ``retry`` (a ``RetryPolicy``) are used, the rest ignored, as g4f does.
         """
         endpoint = route(model)
-        options: dict[str, Any] = {"proxy": proxy}
+        options: dict[str, Any] = {"proxy": proxy, "retry": kwargs.get("retry")}
         if kwargs.get("timeout") is not None:
             options["timeout"] = float(kwargs["timeout"])
         async with WebsimClient(kwargs.get("base_url"), **options) as client:
