@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .cassette_cli import add_cassette_arguments, cassette_server
 from .server import MockServer
 from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES
 
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         default="WARNING",
         help="logging level; DEBUG also logs every request (default WARNING)",
     )
+    add_cassette_arguments(parser)
     return parser
 
 
@@ -102,7 +104,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with MockServer(
+        async with cassette_server(args) or MockServer(
             host=args.host,
             port=args.port,
             seed=args.seed,

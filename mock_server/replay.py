@@ -1,0 +1,181 @@
+"""Serve recorded cassettes over HTTP: ``websim-mock --cassettes DIR``, for apps in any language.
+
+Each request is looked up in a ``websim_core.cassettes.ReplayIndex`` (the cassette matching
+rules, in constant time); a miss answers 404 with JSON naming the closest recorded requests.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from websim_core.cassettes import Hit, ReplayIndex
+from websim_core.cassettes.index import Repeat
+
+from .server import serve
+
+__all__ = [
+    "CASSETTE_HEADER",
+    "INDEX_KEY",
+    "REPLAYED_FROM_HEADER",
+    "AppServer",
+    "ReplayServer",
+    "create_replay_app",
+]
+
+INDEX_KEY = web.AppKey("websim_replay_index", ReplayIndex)
+# Ask for one cassette's answers only (two cassettes may hold the same request).
+CASSETTE_HEADER = "X-Websim-Cassette"
+# Which recorded interaction answered: "chat_basic.yaml#0".
+REPLAYED_FROM_HEADER = "X-Websim-Replayed-From"
+# Not the recorded message's to decide: the length is recomputed, the body is stored decoded.
+_SKIPPED_HEADERS = frozenset(
+    {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"}
+)
+_JSON = "application/json"
+
+
+def _json(status: int, data: Any) -> web.Response:
+    import json
+
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type=_JSON)
+
+
+async def _replay(request: web.Request) -> web.StreamResponse:
+    index = request.app[INDEX_KEY]
+    body = await request.read()
+    found = index.lookup(
+        request.method, request.path, body, cassette=request.headers.get(CASSETTE_HEADER)
+    )
+    if not isinstance(found, Hit):
+        return _json(404, found.to_json(request.method, request.path))
+    recorded = found.recorded
+    answer = recorded.interaction.response
+    headers = [
+        (name, value)
+        for name, values in answer.headers.items()
+        if name.lower() not in _SKIPPED_HEADERS
+        for value in values
+    ]
+    headers.append((REPLAYED_FROM_HEADER, f"{recorded.cassette}#{recorded.position}"))
+    if answer.media_type != "text/event-stream":
+        response = web.Response(
+            status=answer.status, reason=answer.reason or None, body=answer.body
+        )
+        for name, value in headers:
+            response.headers.add(name, value)
+        return response
+    # A recorded stream is sent event by event, so a client sees a stream, not one block.
+    stream = web.StreamResponse(status=answer.status, reason=answer.reason or None)
+    for name, value in headers:
+        stream.headers.add(name, value)
+    await stream.prepare(request)
+    rest = answer.body
+    while rest:
+        event, separator, rest = rest.partition(b"\n\n")
+        await stream.write(event + separator)
+    await stream.write_eof()
+    return stream
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    request.app[INDEX_KEY].reset()
+    return _json(200, {"reset": True})
+
+
+async def _cassettes(request: web.Request) -> web.StreamResponse:
+    index = request.app[INDEX_KEY]
+    return _json(
+        200,
+        {
+            "cassettes": index.cassettes,
+            "interactions": index.size,
+            "rejected": index.rejected,
+            "repeat": index.repeat,
+        },
+    )
+
+
+def create_replay_app(
+    directory: str | os.PathLike[str] | ReplayIndex, *, repeat: Repeat = "last"
+) -> web.Application:
+    """An app answering from the cassettes of ``directory`` (or from a ready ``ReplayIndex``).
+
+    ``POST /__admin/reset`` starts every sequence again; ``GET /__admin/cassettes`` lists them.
+    """
+    index = (
+        directory
+        if isinstance(directory, ReplayIndex)
+        else ReplayIndex.from_directory(directory, repeat=repeat)
+    )
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[INDEX_KEY] = index
+    app.router.add_post("/__admin/reset", _reset)
+    app.router.add_get("/__admin/cassettes", _cassettes)
+    app.router.add_route("*", "/{tail:.*}", _replay)
+    return app
+
+
+class AppServer:
+    """Run an aiohttp app on a local port (0: a free one) with the mock's lenient header parsing."""
+
+    def __init__(self, app: web.Application, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._server: Any = None
+        self.url = ""
+
+    async def start(self) -> AppServer:
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            self._server = await serve(runner, self.host, self._port)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address, port = self._server.sockets[0].getsockname()[:2]
+        address = self.host or address
+        self.url = f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
+        return self
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        runner, self._runner = self._runner, None
+        if server is not None:
+            server.close()
+        if runner is not None:
+            await runner.cleanup()
+        if server is not None:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> AppServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class ReplayServer(AppServer):
+    """``async with ReplayServer("cassettes") as server: server.url`` serves recorded answers."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | ReplayIndex,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        repeat: Repeat = "last",
+    ) -> None:
+        super().__init__(create_replay_app(directory, repeat=repeat), host=host, port=port)
+        self.index = self.app[INDEX_KEY]
