@@ -200,3 +200,11 @@ async def test_plain_vcrpy_replays_a_cassette(tmp_path: Path) -> None:
     assert isinstance(answer["content"], str)
     assert answer["content"]
     assert isinstance(load_cassette(tmp_path / "chat_basic.yaml"), CassetteFile)
+
+
+def test_public_names() -> None:
+    import websim_core.cassettes as package
+
+    assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
