@@ -20,6 +20,7 @@ from .files import cassette_paths
 
 __all__ = [
     "UnusedCassette",
+    "UnusedCassetteError",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_recording_configure",

@@ -36,6 +36,7 @@ __all__ = [
     "TargetUnreachable",
     "accept",
     "detect_target",
+    "main",
     "record",
     "record_scenarios",
 ]
