@@ -22,6 +22,9 @@ from hypothesis import HealthCheck, settings
 
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
+# Cassette fixtures, the project_id-blind matcher, and the unused-cassette check for every test.
+pytest_plugins = ["websim_core.cassettes.pytest_plugin"]
+
 # --- hypothesis profiles ------------------------------------------------------------------------
 # `ci` (the default) is quick and deterministic; `dev` digs deeper; `live` is for slow targets.
 # Pick one with HYPOTHESIS_PROFILE=dev or pytest's --hypothesis-profile=dev.
