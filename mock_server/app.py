@@ -56,6 +56,7 @@ from .state import (
     StepError,
     parse_json_strictly,
 )
+from .wire import BodyDecodeError, decode_body
 
 __all__ = ["STATE_KEY", "build_app", "create_app", "get_state"]
 
@@ -97,8 +98,22 @@ def _error(status: int, message: str, field: str | None = None, **headers: str) 
     )
 
 
+class _BadBody(InvalidRequestError):
+    """A body that cannot be read or decoded; answered with ``status`` (400, 413 or 415)."""
+
+    def __init__(self, field: str, problem: str, status: int = 400, close: bool = False) -> None:
+        super().__init__(field, problem)
+        self.status = status
+        self.close = close
+
+
 def _invalid(exc: InvalidRequestError | StepError) -> web.Response:
-    return _error(400, str(exc), exc.field)
+    if not isinstance(exc, _BadBody):
+        return _error(400, str(exc), exc.field)
+    response = _error(exc.status, str(exc), exc.field)
+    if exc.close:
+        response.force_close()  # aiohttp drops such a connection afterwards: say so
+    return response
 
 
 def _json_response(data: object, status: int = 200) -> web.Response:
@@ -112,13 +127,30 @@ def _answer(answer: Answer) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
+# What reading a body aiohttp could not decode raises (bad gzip, broken chunks): client input.
+_UNREADABLE = (web.RequestPayloadError, HttpProcessingError)
+
+
 async def _read_json(request: web.Request) -> Any:
     """The body parsed as JSON whatever the content type; InvalidRequestError if it is not."""
-    body = await request.read()
+    try:
+        body = await request.read()
+    except _UNREADABLE as exc:
+        raise _BadBody("body", f"could not be read ({_one_line(exc)})", close=True) from None
+    coding = request.headers.get("Content-Encoding")
+    if coding:
+        try:
+            body = decode_body(body, coding, request.app[STATE_KEY].config.max_body_bytes)
+        except BodyDecodeError as exc:
+            raise _BadBody(exc.field, exc.problem, exc.status) from None
     try:
         return parse_json_strictly(body)
     except ValueError as exc:
         raise InvalidRequestError("body", f"is not valid JSON ({exc})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _origin(request: web.Request, state: MockState) -> str:
@@ -338,7 +370,7 @@ async def _body_for_journal(request: web.Request) -> bytes:
         return b""
     try:
         return await request.read()  # cached when the handler read it already
-    except (web.HTTPException, HttpProcessingError):
+    except (web.HTTPException, *_UNREADABLE):
         return b""
 
 
@@ -353,9 +385,9 @@ async def _middleware(
     except web.HTTPException as exc:
         response = _http_error(exc, request, state)
         source = "http"
-    except HttpProcessingError as exc:  # a body aiohttp could not decode (bad gzip, chunks)
-        response = _error(400, f"the request body could not be read: {exc.message}", "body")
-        source = "http"
+    except _UNREADABLE as exc:  # a body aiohttp could not decode (bad gzip, chunks)
+        response = _invalid(_BadBody("body", f"could not be read ({_one_line(exc)})", close=True))
+        source = "invalid"
     except ConnectionError:
         raise  # the client went away: nothing to answer, nothing broken
     except Exception as exc:
@@ -401,7 +433,12 @@ async def _middleware(
 
 def build_app(state: MockState) -> web.Application:
     """The application over an existing state (``MockServer`` uses this to share it)."""
-    app = web.Application(client_max_size=state.config.max_body_bytes, middlewares=[_middleware])
+    app = web.Application(
+        client_max_size=state.config.max_body_bytes,
+        middlewares=[_middleware],
+        # Bodies are decoded by the handlers (wire.decode_body), so a bad one gets a JSON 4xx.
+        handler_args={"auto_decompress": False},
+    )
     app[STATE_KEY] = state
     app[_OPENAPI_KEY] = json.dumps(openapi_spec(_VERSION), indent=1).encode()
     router = app.router

@@ -1,4 +1,4 @@
-"""Make aiohttp's strict HTTP parser accept header names real Websim clients send, like ``websim-flags;``.
+"""Bytes on the wire, with no I/O: accept the header names real clients send, decode bodies.
 
 aiohttp (both its C and pure-Python parsers) answers 400 to a header name that is not an RFC 9110
 token, but gpt4free's provider sends ``websim-flags;: `` and the live service accepts it. Before
@@ -14,8 +14,15 @@ the rest of the connection, so it can only ever be less strict than aiohttp, nev
 from __future__ import annotations
 
 import re
+import zlib
 
-__all__ = ["MAX_HEAD_BYTES", "HeaderFixer", "fix_header_names"]
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "BodyDecodeError",
+    "HeaderFixer",
+    "decode_body",
+    "fix_header_names",
+]
 
 MAX_HEAD_BYTES = 64 * 1024
 _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -150,3 +157,51 @@ class HeaderFixer:
         """At end of stream: whatever is still held back, unchanged."""
         data, self._buffer = self._buffer, b""
         return data
+
+
+# --- request bodies -------------------------------------------------------------------------------
+# aiohttp's own request decompression is turned off for the mock (see mock_server.app): its
+# failures surface outside the handlers, as plain-text 400s or a hang on a truncated gzip body.
+# Decoding here makes every bad body a JSON 4xx from the handler instead.
+
+
+class BodyDecodeError(ValueError):
+    """A request body that cannot be decoded; ``status`` is the 4xx to answer, ``field`` where."""
+
+    def __init__(self, status: int, field: str, problem: str) -> None:
+        super().__init__(f"invalid {field}: {problem}")
+        self.status = status
+        self.field = field
+        self.problem = problem
+
+
+def _inflate(body: bytes, wbits: int, limit: int, coding: str) -> bytes:
+    decoder = zlib.decompressobj(wbits)
+    try:
+        out = decoder.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BodyDecodeError(400, "body", f"is not valid {coding} data ({exc})") from None
+    if len(out) > limit:
+        raise BodyDecodeError(413, "body", f"is larger than {limit} bytes once decompressed")
+    if not decoder.eof:
+        raise BodyDecodeError(400, "body", f"is truncated {coding} data")
+    return out
+
+
+def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate, identity, in any order), at most ``limit`` bytes."""
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    for coding in reversed(codings):  # the last coding applied is listed last
+        if coding == "identity":
+            continue
+        if coding in ("gzip", "x-gzip"):
+            body = _inflate(body, 16 + zlib.MAX_WBITS, limit, coding)
+        elif coding == "deflate":
+            # RFC 9110 deflate is zlib-wrapped; some clients send a raw stream.
+            wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
+            body = _inflate(body, wbits, limit, coding)
+        else:
+            raise BodyDecodeError(
+                415, "content-encoding", f"{coding[:40]!r} is not supported (gzip, deflate)"
+            )
+    return body

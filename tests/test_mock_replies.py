@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import struct
@@ -27,7 +28,13 @@ from mock_server.replies import (
     status_answer,
 )
 from mock_server.state import StatusStep
-from mock_server.wire import MAX_HEAD_BYTES, HeaderFixer, fix_header_names
+from mock_server.wire import (
+    MAX_HEAD_BYTES,
+    BodyDecodeError,
+    HeaderFixer,
+    decode_body,
+    fix_header_names,
+)
 from websim_core.errors import CloudflareError, RateLimitError, error_for_status
 from websim_core.sse import SSEDecoder, parse_delta
 
@@ -342,3 +349,51 @@ def test_header_fixer_returns_the_same_bytes_when_nothing_changes() -> None:
     fixer = HeaderFixer()
     assert fixer.feed(data) is data
     assert fixer.feed(data) is data
+
+
+# --- request body decoding ----------------------------------------------------------------------
+
+
+def test_decode_body() -> None:
+    data = b'{"a": 1}'
+    raw_deflate = zlib.compressobj(wbits=-15)
+    raw = raw_deflate.compress(data) + raw_deflate.flush()
+    assert decode_body(gzip.compress(data), "gzip", 100) == data
+    assert decode_body(gzip.compress(data), "x-gzip", 100) == data
+    assert decode_body(zlib.compress(data), "deflate", 100) == data
+    assert decode_body(raw, "deflate", 100) == data
+    assert decode_body(data, "identity", 100) == data
+    assert decode_body(gzip.compress(zlib.compress(data)), "deflate, gzip", 100) == data
+    assert decode_body(data, " , ", 100) == data
+
+
+@pytest.mark.parametrize(
+    ("body", "coding", "status", "field"),
+    [
+        (b"nope", "gzip", 400, "body"),
+        (gzip.compress(b"x" * 100)[:-10], "gzip", 400, "body"),
+        (b"", "deflate", 400, "body"),
+        (gzip.compress(b"x" * 101), "gzip", 413, "body"),
+        (b"x", "br", 415, "content-encoding"),
+        (b"x", "compress", 415, "content-encoding"),
+    ],
+)
+def test_decode_body_errors(body: bytes, coding: str, status: int, field: str) -> None:
+    with pytest.raises(BodyDecodeError) as info:
+        decode_body(body, coding, 100)
+    assert (info.value.status, info.value.field) == (status, field)
+
+
+@given(
+    st.binary(max_size=200),
+    st.sampled_from(["gzip", "deflate", "identity", "gzip, deflate", "zstd"]),
+)
+def test_decode_body_is_total(body: bytes, coding: str) -> None:
+    status = 200
+    try:
+        out = decode_body(body, coding, 1000)
+    except BodyDecodeError as exc:
+        status = exc.status
+    else:
+        assert len(out) <= 1000 or coding == "identity"
+    assert status in (200, 400, 413, 415)

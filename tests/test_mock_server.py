@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import signal
@@ -512,6 +513,31 @@ async def test_malformed_requests_get_400_json_naming_the_field(websim_server: M
             assert isinstance(answer["error"]["message"], str)
         async with session.get(websim_server.url + "/healthz") as resp:
             assert resp.status == 200
+    assert websim_server.errors == []
+
+
+async def test_compressed_bodies_are_decoded_or_refused_with_json(
+    websim_server: MockServer,
+) -> None:
+    good = json.dumps({"project_id": "abc", "messages": GOOD_MESSAGES}).encode()
+    cases = [
+        ("gzip", gzip.compress(good), 200, None),
+        ("deflate", zlib.compress(good), 200, None),
+        ("gzip", b"not gzip", 400, "body"),
+        ("gzip", gzip.compress(good)[:-9], 400, "body"),  # truncated: aiohttp itself would hang
+        ("deflate", b"\x00", 400, "body"),
+        ("gzip", gzip.compress(b" " * (2 << 20)), 413, "body"),  # small on the wire, 2 MiB inside
+        ("br", good, 415, "content-encoding"),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for encoding, body, expected, field in cases:
+            headers = {"Content-Encoding": encoding}
+            status, answer = await post(
+                session, websim_server.url + CHAT_PATH, body, headers=headers
+            )
+            assert status == expected, (encoding, answer)
+            if field is not None:
+                assert answer["error"]["field"] == field
     assert websim_server.errors == []
 
 
