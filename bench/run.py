@@ -382,8 +382,12 @@ def render(results: dict[str, Any], rows: list[dict[str, Any]], notes: list[str]
     if client and "ratio" in client:
         out.append(
             f"Client overhead ({client['server']}): WebsimClient.chat "
-            f"{client['client_us']:.0f} us/call, raw aiohttp {client['raw_us']:.0f} us/call, "
-            f"ratio {client['ratio']:.3f} (median rounds {client['ratio_median']:.3f})"
+            f"{client['client_us']:.0f} us/call, raw aiohttp (same request bytes) "
+            f"{client['raw_us']:.0f} us/call: ratio {client['ratio']:.3f} (median rounds "
+            f"{client['ratio_median']:.3f}); raw with aiohttp's default headers "
+            f"{client['raw_minimal_us']:.0f} us/call: ratio {client['ratio_vs_minimal']:.3f}; "
+            f"client-side CPU {client['client_cpu_us']:.0f} vs {client['raw_cpu_us']:.0f} us/call: "
+            f"ratio {client['ratio_cpu']:.3f}"
         )
     sse = results.get("sse")
     if sse and "chunkings" in sse:
@@ -415,7 +419,12 @@ def render(results: dict[str, Any], rows: list[dict[str, Any]], notes: list[str]
             f"{suite.get('summary', '')}"
         )
     replay = results.get("replay")
-    if replay and "skipped" not in replay:
+    if replay and isinstance(replay.get("per_request_s"), dict):
+        out.append("Cassette replay, time per request (bench/replay.py):")
+        for size, row in replay["per_request_s"].items():
+            cells = ", ".join(f"{key[:-2]} {value * 1e6:,.1f} us" for key, value in row.items())
+            out.append(f"  {int(size):>6,} interactions: {cells}")
+    elif replay and "skipped" not in replay:
         out.append("Replay: " + json.dumps(replay)[:600])
     out.append("")
     out.append("Targets (ratios measured side by side in this run)")
