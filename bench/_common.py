@@ -59,6 +59,24 @@ SCENARIOS: dict[str, tuple[str, bytes]] = {
 }
 
 _LISTENING = re.compile(r"listening on (https?://\S+)")
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def id_template(body: bytes) -> tuple[bytes, bytes, int, int] | None:
+    """``(before, after, left, right)``: the body is ``before + ID + after``, ID ``left``_``right``.
+
+    Real clients send a fresh project ID with every request, so a load run that repeats one
+    body byte for byte would flatter any server that caches by body; the load generators put a
+    fresh ID of the same shape in each request.
+    """
+    project_id = json.loads(body).get("project_id")
+    if not isinstance(project_id, str) or project_id.count("_") != 1:
+        return None
+    before, found, after = body.partition(json.dumps(project_id).encode())
+    if not found:
+        return None
+    left, _, right = project_id.partition("_")
+    return before + b'"', b'"' + after, len(left), len(right)
 
 
 def free_port() -> int:
@@ -332,6 +350,7 @@ wrk.headers["Content-Type"] = "{content_type}"
 local f = io.open("{body_file}", "rb")
 wrk.body = f:read("*a")
 f:close()
+{fresh_ids}
 
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
@@ -345,6 +364,29 @@ end
 """
 
 
+# A fresh project ID in every request, as real clients send (see id_template).
+_WRK_FRESH_IDS = """\
+local before, after = {before}, {after}
+local chars = "{alphabet}"
+math.randomseed(os.time())
+local function run(n)
+  local t = {{}}
+  for i = 1, n do
+    local k = math.random(1, #chars)
+    t[i] = chars:sub(k, k)
+  end
+  return table.concat(t)
+end
+request = function()
+  return wrk.format(nil, nil, nil, before .. run({left}) .. "_" .. run({right}) .. after)
+end
+"""
+
+
+def _lua_string(data: bytes) -> str:
+    return '"' + "".join(f"\\{byte:03d}" for byte in data) + '"'
+
+
 def run_load(
     url: str,
     body: bytes,
@@ -353,10 +395,13 @@ def run_load(
     duration: float,
     tool: str = "auto",
     timeout: float = 10.0,
+    fresh_ids: bool = True,
 ) -> dict[str, Any]:
     """One load run in a separate process; returns rps, p50_ms, p99_ms, errors, requests, tool.
 
     ``tool`` is ``wrk`` (when installed), ``python`` (bench/loadgen.py, aiohttp), or ``auto``.
+    ``fresh_ids``: each request carries a fresh project ID (as real clients do) instead of
+    repeating ``body`` byte for byte.
     """
     wrk = wrk_path()
     if tool == "auto":
@@ -364,20 +409,39 @@ def run_load(
     if tool == "wrk":
         if wrk is None:
             raise RuntimeError("wrk is not installed (apt-get install wrk)")
-        return _run_wrk(wrk, url, body, concurrency, duration, timeout)
-    return _run_python_loadgen(url, body, concurrency, duration, timeout)
+        return _run_wrk(wrk, url, body, concurrency, duration, timeout, fresh_ids)
+    return _run_python_loadgen(url, body, concurrency, duration, timeout, fresh_ids)
 
 
 def _run_wrk(
-    wrk: str, url: str, body: bytes, concurrency: int, duration: float, timeout: float
+    wrk: str,
+    url: str,
+    body: bytes,
+    concurrency: int,
+    duration: float,
+    timeout: float,
+    fresh_ids: bool,
 ) -> dict[str, Any]:
     import tempfile
 
+    template = id_template(body) if fresh_ids else None
+    fresh = ""
+    if template is not None:
+        before, after, left, right = template
+        fresh = _WRK_FRESH_IDS.format(
+            before=_lua_string(before),
+            after=_lua_string(after),
+            alphabet=_ID_ALPHABET,
+            left=left,
+            right=right,
+        )
     with tempfile.TemporaryDirectory(prefix="websim-bench-") as tmp:
         body_file = Path(tmp, "body")
         body_file.write_bytes(body)
         script = Path(tmp, "post.lua")
-        script.write_text(_WRK_LUA.format(content_type=CONTENT_TYPE, body_file=body_file))
+        script.write_text(
+            _WRK_LUA.format(content_type=CONTENT_TYPE, body_file=body_file, fresh_ids=fresh)
+        )
         # One wrk thread: the machine has two cores and the server under test needs one.
         argv = [
             wrk,
@@ -403,7 +467,7 @@ def _run_wrk(
 
 
 def _run_python_loadgen(
-    url: str, body: bytes, concurrency: int, duration: float, timeout: float
+    url: str, body: bytes, concurrency: int, duration: float, timeout: float, fresh_ids: bool
 ) -> dict[str, Any]:
     argv = [
         PYTHON,
@@ -417,6 +481,7 @@ def _run_python_loadgen(
         str(duration),
         "--timeout",
         str(timeout),
+        *(["--fresh-ids"] if fresh_ids else []),
     ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout + 60)
     if result.returncode != 0:

@@ -5,6 +5,8 @@ CONCURRENCY keep-alive connections busy, each sending the request again as soon 
 answer has been read, until DURATION seconds or MAX_REQUESTS, and prints one JSON line:
 ``{"requests", "errors", "duration_s", "rps", "p50_ms", "p99_ms", "concurrency", "status"}``.
 Latency is from sending the request to having read the whole body (a stream to its end).
+With ``--fresh-ids`` each request carries a fresh project ID of the body's shape, as real
+clients send (a server that caches by body bytes gains nothing from a repeated body then).
 """
 
 from __future__ import annotations
@@ -13,12 +15,35 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import sys
 import time
 from collections import Counter
 from typing import Any
 
 import aiohttp
+
+_ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def body_factory(body: bytes | None, fresh_ids: bool) -> Any:
+    """A function giving the next request body: ``body`` itself, or it with a fresh ID."""
+    if body is None or not fresh_ids:
+        return lambda: body
+    project_id = json.loads(body).get("project_id")
+    if not isinstance(project_id, str) or project_id.count("_") != 1:
+        return lambda: body
+    before, found, after = body.partition(json.dumps(project_id).encode())
+    if not found:
+        return lambda: body
+    left, _, right = project_id.partition("_")
+    rng = random.Random()
+
+    def make() -> bytes:
+        chars = bytes(rng.choices(_ID_ALPHABET, k=len(left) + len(right)))
+        return b"".join((before, b'"', chars[: len(left)], b"_", chars[len(left) :], b'"', after))
+
+    return make
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -34,6 +59,7 @@ async def load(
     *,
     method: str,
     body: bytes | None,
+    fresh_ids: bool,
     headers: dict[str, str],
     concurrency: int,
     duration: float,
@@ -49,6 +75,7 @@ async def load(
     async with aiohttp.ClientSession(
         connector=connector, timeout=client_timeout, skip_auto_headers=("User-Agent",)
     ) as session:
+        next_body = body_factory(body, fresh_ids)
         start = time.perf_counter()
         deadline = start + duration
 
@@ -61,7 +88,9 @@ async def load(
                     return
                 sent += 1
                 try:
-                    async with session.request(method, url, data=body, headers=headers) as resp:
+                    async with session.request(
+                        method, url, data=next_body(), headers=headers
+                    ) as resp:
                         await resp.read()
                         status = resp.status
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -101,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int, default=2_000_000)
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
     parser.add_argument(
+        "--fresh-ids", action="store_true", help="a fresh project_id in every request body"
+    )
+    parser.add_argument(
         "--uvloop", choices=("auto", "yes", "no"), default="no", help="use uvloop if installed"
     )
     args = parser.parse_args(argv)
@@ -126,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             args.url,
             method=args.method,
             body=body,
+            fresh_ids=args.fresh_ids,
             headers=headers,
             concurrency=max(1, args.concurrency),
             duration=min(600.0, max(0.1, args.duration)),

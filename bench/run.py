@@ -68,7 +68,12 @@ def probe_mock(url: str) -> tuple[str, bytes]:
 
 
 def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
-    result: dict[str, Any] = {"loadgen": args.loadgen_used, "servers": {}, "runs": {}}
+    result: dict[str, Any] = {
+        "loadgen": args.loadgen_used,
+        "bodies": args.bodies,
+        "servers": {},
+        "runs": {},
+    }
     with contextlib.ExitStack() as stack:
         servers: dict[str, ServerProcess] = {}
 
@@ -131,7 +136,12 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
             for name, server in servers.items():
                 seconds = args.wm_warmup if name == "wiremock" else 1.0
                 run_load(
-                    server.url + path, body, concurrency=64, duration=seconds, tool=args.loadgen
+                    server.url + path,
+                    body,
+                    concurrency=64,
+                    duration=seconds,
+                    tool=args.loadgen,
+                    fresh_ids=args.fresh_ids,
                 )
 
         names = list(servers)
@@ -151,6 +161,7 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
                             concurrency=concurrency,
                             duration=args.duration,
                             tool=args.loadgen,
+                            fresh_ids=args.fresh_ids,
                         )
                         cpu = cpu_seconds(servers[name].pid) - cpu_before
                         run["cpu_us_per_request"] = cpu / max(1, run["requests"]) * 1e6
@@ -360,7 +371,10 @@ def render(results: dict[str, Any], rows: list[dict[str, Any]], notes: list[str]
     out: list[str] = []
     http = results.get("http")
     if http and http.get("runs"):
-        out.append(f"Throughput and latency (load generator: {http['loadgen']}, best of repeats)")
+        out.append(
+            f"Throughput and latency (load generator: {http['loadgen']}, {http['bodies']} "
+            "project IDs, best of repeats; CPU = the server's own CPU time per request)"
+        )
         out.append(
             f"{'scenario':8} {'conc':>4}  {'server':12} {'req/s':>9} {'p50 ms':>8} "
             f"{'p99 ms':>8} {'errors':>6} {'x bare':>7} {'cpu us/req':>10} {'bare/cpu':>8}"
@@ -456,6 +470,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,64,256")
     parser.add_argument("--scenarios", default="chat,stream,image")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--bodies",
+        choices=("fresh", "fixed"),
+        default="fresh",
+        help=(
+            "fresh: a new project_id in every request, as real clients send (default); "
+            "fixed: the same body byte for byte (flatters servers that cache by body)"
+        ),
+    )
     parser.add_argument("--workers", type=int, default=2, help="for mock --workers N (if any)")
     parser.add_argument(
         "--mock-args", default="", help="extra arguments for the mock server (one string)"
@@ -495,6 +518,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if scenario not in SCENARIOS:
             parser.error(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     args.mock_args = args.mock_args.split()
+    args.fresh_ids = args.bodies == "fresh"
     if args.loadgen == "wrk" and wrk_path() is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     args.loadgen_used = "wrk" if (args.loadgen != "python" and wrk_path()) else "python"
