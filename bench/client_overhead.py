@@ -11,6 +11,10 @@ parsing. Two raw calls:
 - ``raw-minimal``: ``session.post(url, json=payload)`` then ``json()``, aiohttp's default
   headers only; shown for context (the extra headers cost both sides some microseconds).
 
+Every call carries a fresh project ID, as the protocol wants (the raw calls draw theirs with
+``random.choices``, as gpt4free does): a server that caches answers by body bytes must not
+favour the raw calls for repeating one body.
+
 Reported: per-call wall time of each (best round and median round) and the ratios, and this
 process's CPU time per call (the client side alone; steadier on a busy machine).
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import sys
 import time
@@ -41,6 +46,7 @@ from _common import (
 
 from websim_core import WebsimClient
 from websim_core.client import DEFAULT_HEADERS
+from websim_core.ids import ID_ALPHABET
 
 MESSAGES = CHAT_PAYLOAD["messages"]
 
@@ -52,16 +58,20 @@ async def bench(url: str, *, calls: int = 200, rounds: int = 12) -> dict[str, An
         async def with_client() -> str:
             return await client.chat(MESSAGES)
 
-        body = dump(CHAT_PAYLOAD)
         headers = dict(DEFAULT_HEADERS)
 
+        def payload() -> dict[str, Any]:
+            chars = random.choices(ID_ALPHABET, k=19)
+            return {**CHAT_PAYLOAD, "project_id": f"{''.join(chars[:3])}_{''.join(chars[3:])}"}
+
         async def raw() -> str:
+            body = dump(payload())
             async with session.post(endpoint, data=body, headers=headers) as response:
                 data = await response.json(content_type=None)
             return str(data["content"])
 
         async def raw_minimal() -> str:
-            async with session.post(endpoint, json=CHAT_PAYLOAD) as response:
+            async with session.post(endpoint, json=payload()) as response:
                 data = await response.json(content_type=None)
             return str(data["content"])
 
@@ -111,13 +121,17 @@ async def bench(url: str, *, calls: int = 200, rounds: int = 12) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", nargs="?", help="server base URL (default: start one)")
+    parser.add_argument(
+        "--server", choices=("mock", "bare"), default="mock", help="which server to start"
+    )
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args(argv)
     if args.url:
         result = asyncio.run(bench(args.url, calls=args.calls, rounds=args.rounds))
     else:
-        argv_ = mock_server_argv() if mock_server_available() else bare_server_argv()
+        use_mock = args.server == "mock" and mock_server_available()
+        argv_ = mock_server_argv() if use_mock else bare_server_argv()
         with ServerProcess(argv_) as server:
             assert server.url is not None
             result = asyncio.run(bench(server.url, calls=args.calls, rounds=args.rounds))

@@ -195,7 +195,7 @@ def part_client(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
 
 
 def part_sse(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
-    result = sse_decoder.bench(events=2000, repeats=3 if args.quick else 7)
+    result = sse_decoder.bench(events=2000, repeats=5 if args.quick else 9)
     if "skipped" in result:
         notes.append(f"SSE decoder: {result['skipped']}")
     return result

@@ -128,7 +128,7 @@ def httpx_sse_available() -> str | None:
     return None
 
 
-def bench(events: int = 2000, repeats: int = 7, min_time: float = 0.05) -> dict[str, Any]:
+def bench(events: int = 2000, repeats: int = 9, min_time: float = 0.1) -> dict[str, Any]:
     why = httpx_sse_available()
     if why:
         return {"skipped": why}
@@ -174,7 +174,7 @@ def bench(events: int = 2000, repeats: int = 7, min_time: float = 0.05) -> dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args(argv)
     result = bench(args.events, args.repeats)
     print(json.dumps(result, indent=2))
