@@ -221,3 +221,26 @@ class FakeSleep:
 @pytest.fixture
 def fake_sleep() -> FakeSleep:
     return FakeSleep()
+
+
+# --- the contract suite's options (tests/contract/) ---------------------------------------------
+# Here rather than in tests/contract/conftest.py: pytest takes options only from the conftest
+# files it reads at start-up, and `pytest --backend=live` from the root does not read that one.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("websim contract suite")
+    group.addoption(
+        "--backend",
+        choices=("mock", "cassette", "live"),
+        default=None,
+        help="run tests/contract against this backend only "
+        "(default: $WEBSIM_BACKEND, else both offline ones, mock and cassette)",
+    )
+    group.addoption(
+        "--live-pacing",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="live backend: least time between two requests (default: $WEBSIM_LIVE_PACING, else 1)",
+    )

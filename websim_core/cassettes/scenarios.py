@@ -111,6 +111,16 @@ def _stream(text: str) -> Drive:
     return drive
 
 
+def _plain_then_stream(text: str) -> Drive:
+    messages = [{"role": "user", "content": text}]
+
+    async def drive(client: WebsimClient) -> Any:
+        answer = await client.chat(messages)
+        return answer, [delta async for delta in client.stream_chat(messages)]
+
+    return drive
+
+
 def _image(prompt: str, ratio: str) -> Drive:
     async def drive(client: WebsimClient) -> Any:
         return await client.generate_image(prompt, aspect_ratio=ratio)
@@ -157,6 +167,20 @@ def _deltas(outcome: Outcome) -> str | None:
     if not isinstance(deltas, list) or not deltas or not "".join(deltas).strip():
         return f"expected non-empty deltas, got {deltas!r:.80}"
     return None
+
+
+def _one_delta(outcome: Outcome) -> str | None:
+    problem = _deltas(outcome)
+    if problem is None and len(outcome.result) != 1:
+        return f"expected one delta (a plain JSON answer), got {len(outcome.result)}"
+    return problem
+
+
+def _answer_and_deltas(outcome: Outcome) -> str | None:
+    if outcome.error is not None:
+        return f"expected answers, got {type(outcome.error).__name__}: {outcome.error}"
+    answer, deltas = outcome.result
+    return _text_answer(Outcome(answer)) or _deltas(Outcome(deltas))
 
 
 def _image_url(outcome: Outcome) -> str | None:
@@ -266,6 +290,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         _deltas,
     ),
     Scenario(
+        "chat_stream_and_plain",
+        "the same question asked plainly, then streamed (the contract suite compares the two)",
+        _plain_then_stream("Name three primary colours."),
+        _answer_and_deltas,
+    ),
+    Scenario(
+        "chat_stream_plain_json",
+        "a stream request answered with plain JSON, as a server that does not stream does: one delta",
+        _stream("Say hello in one short sentence."),
+        _one_delta,
+        mock_script=[{"status": 200, "body": {"content": " Hello! Nice to meet you. "}}],
+        # The live API does not stream (as far as is known): its own answer is the real test.
+        live=True,
+    ),
+    Scenario(
         "image_1_1",
         "a square image",
         _image("A cat in space", "1:1"),
@@ -276,6 +315,27 @@ SCENARIOS: tuple[Scenario, ...] = (
         "image_16_9",
         "a wide image",
         _image("A lighthouse at dusk, wide shot", "16:9"),
+        _image_url,
+        endpoint="image",
+    ),
+    Scenario(
+        "image_9_16",
+        "a tall image",
+        _image("A fox in the snow, portrait", "9:16"),
+        _image_url,
+        endpoint="image",
+    ),
+    Scenario(
+        "image_21_9",
+        "a panoramic image, non-ASCII prompt",
+        _image("Ein Leuchtturm über dem Meer, Panorama", "21:9"),
+        _image_url,
+        endpoint="image",
+    ),
+    Scenario(
+        "image_9_21",
+        "a very tall image",
+        _image("A waterfall in a narrow canyon", "9:21"),
         _image_url,
         endpoint="image",
     ),
