@@ -1,12 +1,15 @@
-"""The aiohttp application: routes, handlers and the middleware that journals and shapes errors.
+"""The aiohttp application: routes, handlers, and the wrapper that journals and shapes errors.
 
-Handlers are thin: parse and validate with ``websim_core.protocol``, take the next scripted step
-from ``mock_server.state``, build the answer with ``mock_server.replies``.
+Handlers are thin: validate with ``websim_core.protocol``, take the next scripted step from
+``mock_server.state``, build the answer with ``mock_server.replies``. There is no aiohttp
+middleware (any middleware costs two extra layers per request): each route handler is wrapped
+once by ``_Routes.wrap``, and catch-all routes turn unknown paths and methods into JSON 404/405.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -33,8 +36,8 @@ from .openapi import openapi_spec
 from .replies import (
     JSON_TYPE,
     Answer,
+    chat_answer,
     chat_body,
-    chat_reply,
     error_body,
     image_name,
     parse_image_name,
@@ -50,7 +53,6 @@ from .state import (
     Endpoint,
     MockConfig,
     MockState,
-    ReplyStep,
     StatusStep,
     Step,
     StepError,
@@ -64,38 +66,31 @@ logger = logging.getLogger("mock_server")
 
 STATE_KEY = web.AppKey("websim_mock_state", MockState)
 _VERSION = "0.1.0"
-_ADMIN_PREFIX = "/__admin/"
-_UNJOURNALED = frozenset({"/healthz"})
-_ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: "chat", IMAGE_PATH: "image"}
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _HEALTH_BODY = b'{"status": "ok"}'
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+_IMAGE_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable"}
+# What reading a body aiohttp could not take apart raises (broken chunks): client input.
+_UNREADABLE = (web.RequestPayloadError, HttpProcessingError)
+
+
+def get_state(app: web.Application) -> MockState:
+    """The ``MockState`` behind an app made by ``create_app`` or ``build_app``."""
+    return app[STATE_KEY]
 
 
 @dataclass(slots=True)
 class _Note:
-    """What a handler tells the journal beyond the response itself."""
+    """What a handler tells the journal: the body it read, the source, the step, the answer."""
 
+    body: bytes | None = None
     source: str = "reply"
     step: Step | None = None
-    streamed: bytes | None = None
+    answer: bytes | None = None
+    content_type: str | None = None
 
 
-_NOTE = web.RequestKey("websim_mock_note", _Note)
-
-
-def get_state(app: web.Application) -> MockState:
-    """The ``MockState`` behind an app made by ``create_app``."""
-    return app[STATE_KEY]
-
-
-# --- small helpers ------------------------------------------------------------------------------
-
-
-def _error(status: int, message: str, field: str | None = None, **headers: str) -> web.Response:
-    return web.Response(
-        status=status, body=error_body(message, field), content_type=JSON_TYPE, headers=headers
-    )
+_Handler = Callable[[web.Request, _Note], Awaitable[web.StreamResponse]]
 
 
 class _BadBody(InvalidRequestError):
@@ -107,169 +102,63 @@ class _BadBody(InvalidRequestError):
         self.close = close
 
 
-def _invalid(exc: InvalidRequestError | StepError) -> web.Response:
-    if not isinstance(exc, _BadBody):
-        return _error(400, str(exc), exc.field)
-    response = _error(exc.status, str(exc), exc.field)
-    if exc.close:
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def _json(status: int, body: bytes, note: _Note | None = None) -> web.Response:
+    if note is not None:
+        note.answer, note.content_type = body, JSON_TYPE
+    return web.Response(status=status, body=body, content_type=JSON_TYPE)
+
+
+def _error(
+    status: int, message: str, field: str | None = None, note: _Note | None = None
+) -> web.Response:
+    return _json(status, error_body(message, field), note)
+
+
+def _invalid(exc: InvalidRequestError | StepError, note: _Note) -> web.Response:
+    note.source = "invalid"
+    status = exc.status if isinstance(exc, _BadBody) else 400
+    response = _error(status, str(exc), exc.field, note)
+    if isinstance(exc, _BadBody) and exc.close:
         response.force_close()  # aiohttp drops such a connection afterwards: say so
     return response
 
 
-def _json_response(data: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode(), content_type=JSON_TYPE)
-
-
-def _answer(answer: Answer) -> web.Response:
+def _answer(answer: Answer, note: _Note) -> web.Response:
     headers: CIMultiDict[str] = CIMultiDict(answer.headers)
     if answer.content_type is not None:
         headers["Content-Type"] = answer.content_type
+    note.answer, note.content_type = answer.body, answer.content_type
     return web.Response(status=answer.status, body=answer.body, headers=headers)
-
-
-# What reading a body aiohttp could not decode raises (bad gzip, broken chunks): client input.
-_UNREADABLE = (web.RequestPayloadError, HttpProcessingError)
-
-
-async def _read_json(request: web.Request) -> Any:
-    """The body parsed as JSON whatever the content type; InvalidRequestError if it is not."""
-    try:
-        body = await request.read()
-    except _UNREADABLE as exc:
-        raise _BadBody("body", f"could not be read ({_one_line(exc)})", close=True) from None
-    coding = request.headers.get("Content-Encoding")
-    if coding:
-        try:
-            body = decode_body(body, coding, request.app[STATE_KEY].config.max_body_bytes)
-        except BodyDecodeError as exc:
-            raise _BadBody(exc.field, exc.problem, exc.status) from None
-    try:
-        return parse_json_strictly(body)
-    except ValueError as exc:
-        raise InvalidRequestError("body", f"is not valid JSON ({exc})") from None
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-def _origin(request: web.Request, state: MockState) -> str:
-    host = request.headers.get("Host")
-    if host is not None and _HOST_RE.fullmatch(host):
-        return f"{request.scheme}://{host}"
-    if state.public_url:
-        return state.public_url
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if isinstance(sockname, tuple) and len(sockname) >= 2:
-        address = f"[{sockname[0]}]" if ":" in str(sockname[0]) else str(sockname[0])
-        return f"{request.scheme}://{address}:{sockname[1]}"
-    return f"{request.scheme}://127.0.0.1"
-
-
-def _note(request: web.Request, step: Step | None) -> None:
-    if step is not None:
-        request[_NOTE] = _Note("script", step)
-
-
-# --- inference endpoints ------------------------------------------------------------------------
-
-
-async def _chat(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    config = state.config
+async def _read_body(request: web.Request, note: _Note, limit: int) -> bytes:
+    """The body, undoing any Content-Encoding; _BadBody when it cannot be read."""
     try:
-        data = validate_chat_body(await _read_json(request), strict_ids=config.strict_ids)
-    except InvalidRequestError as exc:
-        return _invalid(exc)
-    step = state.scripts.take("chat")
-    _note(request, step)
-    if config.latency_ms:
-        await asyncio.sleep(config.latency_ms / 1000)
-    extra: tuple[tuple[str, str], ...] = ()
-    text: str | None = None
-    if isinstance(step, StatusStep):
-        return _answer(status_answer(step))
-    if isinstance(step, ReplyStep):
-        text, extra = step.text, step.headers
-    if text is None:
-        text = chat_reply(config.seed, data["messages"])
-    if data.get("stream") is True:
-        return await _stream(request, text, extra)
-    response = web.Response(body=chat_body(text), content_type=JSON_TYPE)
-    if extra:
-        response.headers.extend(extra)
-    return response
+        body = await request.read()
+    except _UNREADABLE as exc:
+        raise _BadBody("body", f"could not be read ({_one_line(exc)})", close=True) from None
+    note.body = body
+    coding = request.headers.get("Content-Encoding")
+    if coding:
+        try:
+            body = decode_body(body, coding, limit)
+        except BodyDecodeError as exc:
+            raise _BadBody(exc.field, exc.problem, exc.status) from None
+    return body
 
 
-async def _stream(
-    request: web.Request, text: str, extra: tuple[tuple[str, str], ...]
-) -> web.StreamResponse:
-    response = web.StreamResponse(headers=_SSE_HEADERS)
-    if extra:
-        response.headers.extend(extra)
-    events = sse_events(split_chunks(text))
-    note = request.get(_NOTE) or _Note()
-    note.streamed = b"".join(events)
-    request[_NOTE] = note
-    await response.prepare(request)
-    for event in events:
-        await response.write(event)
-    await response.write_eof()
-    return response
-
-
-async def _image(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    config = state.config
+def _parse(body: bytes) -> Any:
     try:
-        data = validate_image_body(await _read_json(request), strict_ids=config.strict_ids)
-        ratio = parse_aspect_ratio(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO))
-    except InvalidRequestError as exc:
-        return _invalid(exc)
-    step = state.scripts.take("image")
-    _note(request, step)
-    if config.latency_ms:
-        await asyncio.sleep(config.latency_ms / 1000)
-    if isinstance(step, StatusStep):
-        return _answer(status_answer(step))
-    url = step.text if isinstance(step, ReplyStep) else None
-    if url is None:
-        name = image_name(config.seed, data["prompt"], ratio)
-        url = f"{_origin(request, state)}/images/{name}.png"
-    response = _json_response({"url": url})
-    if isinstance(step, ReplyStep) and step.headers:
-        response.headers.extend(step.headers)
-    return response
-
-
-async def _image_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    parsed = parse_image_name(name[:-4]) if name.endswith(".png") else None
-    if parsed is None:
-        return _error(404, f"no image named {name[:80]!r}", "path")
-    body = render_png(*parsed)
-    return web.Response(
-        body=body,
-        content_type="image/png",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
-
-
-# --- service routes -----------------------------------------------------------------------------
-
-
-async def _healthz(request: web.Request) -> web.StreamResponse:
-    return web.Response(body=_HEALTH_BODY, content_type=JSON_TYPE)
-
-
-async def _openapi(request: web.Request) -> web.StreamResponse:
-    return web.Response(body=request.app[_OPENAPI_KEY], content_type=JSON_TYPE)
-
-
-_OPENAPI_KEY = web.AppKey("websim_mock_openapi", bytes)
-
-
-# --- admin API ----------------------------------------------------------------------------------
+        return parse_json_strictly(body)
+    except ValueError as exc:
+        raise InvalidRequestError("body", f"is not valid JSON ({exc})") from None
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -284,148 +173,273 @@ def _is_loopback(remote: str | None) -> bool:
     return address.is_loopback
 
 
-_AdminHandler = Callable[[web.Request, MockState], Awaitable[web.StreamResponse]]
+# --- what a request body asks for ---------------------------------------------------------------
 
 
-def _admin(handler: _AdminHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        state = request.app[STATE_KEY]
-        if state.config.admin_loopback_only and not _is_loopback(request.remote):
-            return _error(403, "the admin API answers loopback clients only", "remote")
-        return await handler(request, state)
+@dataclass(frozen=True, slots=True)
+class _Chat:
+    """A validated chat body: the generated answer (text and JSON body) and whether to stream."""
 
-    return guarded
+    text: str
+    body: bytes
+    stream: bool
 
 
-async def _admin_requests(request: web.Request, state: MockState) -> web.StreamResponse:
-    journal = state.journal
-    entries = [entry.to_json() for entry in journal.entries()]
-    return _json_response(
-        {
+@dataclass(frozen=True, slots=True)
+class _Image:
+    """A validated image body: the image's file name."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """A body that is not a valid request: the 400 to answer."""
+
+    error: InvalidRequestError
+
+
+def _chat_outcome(config: MockConfig, body: bytes) -> _Chat | _Refused:
+    try:
+        data = validate_chat_body(_parse(body), strict_ids=config.strict_ids)
+    except InvalidRequestError as exc:
+        return _Refused(exc)
+    text, body = chat_answer(config.seed, data["messages"])
+    return _Chat(text, body, data.get("stream") is True)
+
+
+def _image_outcome(config: MockConfig, body: bytes) -> _Image | _Refused:
+    try:
+        data = validate_image_body(_parse(body), strict_ids=config.strict_ids)
+        ratio = parse_aspect_ratio(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO))
+    except InvalidRequestError as exc:
+        return _Refused(exc)
+    return _Image(image_name(config.seed, data["prompt"], ratio))
+
+
+# --- the routes ---------------------------------------------------------------------------------
+
+
+class _Routes:
+    """The handlers of one app, closed over its state (and its caches)."""
+
+    def __init__(self, state: MockState) -> None:
+        self.state = state
+        self.config = state.config
+        self.limit = state.config.max_body_bytes
+        self.chat_outcome = functools.partial(_chat_outcome, state.config)
+        self.image_outcome = functools.partial(_image_outcome, state.config)
+        self.openapi = json.dumps(openapi_spec(_VERSION), indent=1).encode()
+
+    # The one wrapper every handler goes through: errors become JSON, requests are journaled.
+    def wrap(
+        self, handler: _Handler, endpoint: Endpoint | None = None, *, journal: bool = True
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        state = self.state
+        record = state.journal.record
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            note = _Note()
+            try:
+                response = await handler(request, note)
+            except InvalidRequestError as exc:
+                response = _invalid(exc, note)
+            except web.HTTPException as exc:  # 413 from request.read()
+                response = self._http_error(exc, note)
+            except ConnectionError:
+                raise  # the client went away: nothing to answer, nothing broken
+            except Exception as exc:
+                # A bug in the mock, never the client's input: kept for the pytest plugin.
+                state.errors.append(exc)
+                logger.exception("unhandled error answering %s %s", request.method, request.path)
+                message = f"internal error in the mock server: {type(exc).__name__}: {exc}"
+                response = _error(500, message, None, note)
+                note.source = "error"
+            if journal:
+                record(
+                    time=time.time(),
+                    method=request.method,
+                    path=request.raw_path,
+                    raw_headers=request.raw_headers,
+                    body=note.body if note.body is not None else await self._leftover(request),
+                    endpoint=endpoint,
+                    status=response.status,
+                    response_type=note.content_type,
+                    response_body=note.answer,
+                    source=note.source,
+                    step=note.step,
+                )
+            return response
+
+        return route
+
+    def _http_error(self, exc: web.HTTPException, note: _Note) -> web.Response:
+        note.source = "invalid"
+        if exc.status == 413:
+            return _error(413, f"request body is larger than {self.limit} bytes", "body", note)
+        return _error(exc.status, exc.reason, None, note)
+
+    async def _leftover(self, request: web.Request) -> bytes:
+        """The body of a request whose handler did not read it (404, 405), for the journal."""
+        if not request.body_exists:
+            return b""
+        try:
+            return await request.read()
+        except (web.HTTPException, *_UNREADABLE):
+            return b""
+
+    def _take(self, endpoint: Endpoint, note: _Note) -> Step | None:
+        step = self.state.scripts.take(endpoint)
+        if step is not None:
+            note.source, note.step = "script", step
+        return step
+
+    # --- inference ------------------------------------------------------------------------------
+
+    async def chat(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        outcome = self.chat_outcome(await _read_body(request, note, self.limit))
+        if isinstance(outcome, _Refused):
+            return _invalid(outcome.error, note)
+        step = self._take("chat", note)
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        if step is None:
+            if outcome.stream:
+                return await self._stream(request, note, outcome.text, ())
+            return _json(200, outcome.body, note)
+        if isinstance(step, StatusStep):
+            return _answer(status_answer(step), note)
+        text = outcome.text if step.text is None else step.text
+        if outcome.stream:
+            return await self._stream(request, note, text, step.headers)
+        response = _json(200, chat_body(text), note)
+        response.headers.extend(step.headers)
+        return response
+
+    async def _stream(
+        self, request: web.Request, note: _Note, text: str, headers: tuple[tuple[str, str], ...]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers=_SSE_HEADERS)
+        response.headers.extend(headers)
+        events = sse_events(split_chunks(text))
+        note.answer, note.content_type = b"".join(events), "text/event-stream"
+        await response.prepare(request)
+        for event in events:
+            await response.write(event)
+        await response.write_eof()
+        return response
+
+    async def image(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        outcome = self.image_outcome(await _read_body(request, note, self.limit))
+        if isinstance(outcome, _Refused):
+            return _invalid(outcome.error, note)
+        step = self._take("image", note)
+        if self.config.latency_ms:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        if isinstance(step, StatusStep):
+            return _answer(status_answer(step), note)
+        url = step.text if step is not None else None
+        if url is None:
+            url = f"{self._origin(request)}/images/{outcome.name}.png"
+        response = _json(200, json.dumps({"url": url}).encode(), note)
+        if step is not None:
+            response.headers.extend(step.headers)
+        return response
+
+    def _origin(self, request: web.Request) -> str:
+        host = request.headers.get("Host")
+        if host is not None and _HOST_RE.fullmatch(host):
+            return f"{request.scheme}://{host}"
+        if self.state.public_url:
+            return self.state.public_url
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            address = f"[{sockname[0]}]" if ":" in str(sockname[0]) else str(sockname[0])
+            return f"{request.scheme}://{address}:{sockname[1]}"
+        return f"{request.scheme}://127.0.0.1"
+
+    async def image_file(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        name = request.match_info["name"]
+        parsed = parse_image_name(name[:-4]) if name.endswith(".png") else None
+        if parsed is None:
+            note.source = "invalid"
+            return _error(404, f"no image named {name[:80]!r}", "path", note)
+        note.content_type = "image/png"  # the bytes are not journaled
+        return web.Response(
+            body=render_png(*parsed), content_type="image/png", headers=_IMAGE_HEADERS
+        )
+
+    # --- service --------------------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        return _json(200, _HEALTH_BODY, note)
+
+    async def openapi_json(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        return _json(200, self.openapi, note)
+
+    async def not_found(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        note.source = "invalid"
+        return _error(404, f"no such path: {request.path[:200]}", "path", note)
+
+    def method_not_allowed(self, allowed: str) -> _Handler:
+        async def handler(request: web.Request, note: _Note) -> web.StreamResponse:
+            note.source = "invalid"
+            message = (
+                f"method {request.method[:20]} not allowed for {request.path} (allowed: {allowed})"
+            )
+            response = _error(405, message, "method", note)
+            response.headers["Allow"] = allowed
+            return response
+
+        return handler
+
+    # --- admin ----------------------------------------------------------------------------------
+
+    def admin(self, handler: _Handler) -> _Handler:
+        async def guarded(request: web.Request, note: _Note) -> web.StreamResponse:
+            if self.config.admin_loopback_only and not _is_loopback(request.remote):
+                return _error(403, "the admin API answers loopback clients only", "remote", note)
+            return await handler(request, note)
+
+        return guarded
+
+    async def admin_requests(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        journal = self.state.journal
+        entries = [entry.to_json() for entry in journal.entries()]
+        data = {
             "requests": entries,
             "count": len(entries),
             "total": journal.total,
             "dropped": journal.dropped,
         }
-    )
+        return _json(200, json.dumps(data).encode())
 
+    async def admin_reset(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        self.state.reset()
+        return _json(200, b'{"reset": true}')
 
-async def _admin_reset(request: web.Request, state: MockState) -> web.StreamResponse:
-    state.reset()
-    return _json_response({"reset": True})
+    async def admin_add_scenario(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        data = _parse(await _read_body(request, note, self.limit))
+        try:
+            if not isinstance(data, dict):
+                raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
+            unknown = sorted(k for k in data if k not in ("endpoint", "responses"))
+            if unknown:
+                raise StepError(unknown[0], "unknown key (known: endpoint, responses)")
+            if "responses" not in data:
+                raise StepError("responses", "is missing")
+            queued = self.state.script(data.get("endpoint", "any"), data["responses"])
+        except StepError as exc:
+            return _invalid(exc, note)
+        body = json.dumps({"queued": queued, "pending": len(self.state.scripts)}).encode()
+        return _json(200, body)
 
-
-_SCENARIO_KEYS = frozenset({"endpoint", "responses"})
-
-
-async def _admin_add_scenario(request: web.Request, state: MockState) -> web.StreamResponse:
-    try:
-        data = await _read_json(request)
-        if not isinstance(data, dict):
-            raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
-        unknown = sorted(k for k in data if k not in _SCENARIO_KEYS)
-        if unknown:
-            raise StepError(unknown[0], "unknown key (known: endpoint, responses)")
-        if "responses" not in data:
-            raise StepError("responses", "is missing")
-        queued = state.script(data.get("endpoint", "any"), data["responses"])
-    except (InvalidRequestError, StepError) as exc:
-        return _invalid(exc)
-    return _json_response({"queued": queued, "pending": len(state.scripts)})
-
-
-async def _admin_scenarios(request: web.Request, state: MockState) -> web.StreamResponse:
-    pending = [
-        {"endpoint": scope, "step": step.to_json()} for scope, step in state.scripts.pending()
-    ]
-    return _json_response({"pending": pending})
-
-
-# --- the middleware -----------------------------------------------------------------------------
-
-_HTTP_MESSAGES = {
-    404: ("no such path", "path"),
-    405: ("method not allowed", "method"),
-}
-
-
-def _http_error(exc: web.HTTPException, request: web.Request, state: MockState) -> web.Response:
-    status = exc.status
-    if status == 413:
-        limit = state.config.max_body_bytes
-        return _error(413, f"request body is larger than {limit} bytes", "body")
-    message, field = _HTTP_MESSAGES.get(status, (exc.reason, None))
-    if status == 404:
-        message = f"no such path: {request.path[:200]}"
-    headers = {}
-    if status == 405:
-        allow = exc.headers.get("Allow", "")
-        headers["Allow"] = allow
-        message = f"method {request.method} not allowed for {request.path[:200]} (allowed: {allow})"
-    return _error(status, message, field, **headers)
-
-
-async def _body_for_journal(request: web.Request) -> bytes:
-    if not request.body_exists:
-        return b""
-    try:
-        return await request.read()  # cached when the handler read it already
-    except (web.HTTPException, *_UNREADABLE):
-        return b""
-
-
-@web.middleware
-async def _middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    state = request.app[STATE_KEY]
-    source = "reply"
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = _http_error(exc, request, state)
-        source = "http"
-    except _UNREADABLE as exc:  # a body aiohttp could not decode (bad gzip, chunks)
-        response = _invalid(_BadBody("body", f"could not be read ({_one_line(exc)})", close=True))
-        source = "invalid"
-    except ConnectionError:
-        raise  # the client went away: nothing to answer, nothing broken
-    except Exception as exc:
-        # A bug in the mock, never the client's input: keep it for the pytest plugin.
-        state.errors.append(exc)
-        logger.exception("unhandled error answering %s %s", request.method, request.path)
-        response = _error(500, f"internal error in the mock server: {type(exc).__name__}: {exc}")
-        source = "error"
-    path = request.path
-    if path.startswith(_ADMIN_PREFIX) or path in _UNJOURNALED:
-        return response
-    note = request.get(_NOTE)
-    if isinstance(response, web.Response):
-        content_type = response.content_type
-        body = response.body if isinstance(response.body, bytes) else None
-        if content_type.startswith("image/"):
-            body = None
-    else:
-        content_type = response.content_type
-        body = note.streamed if note is not None else None
-    if note is not None:
-        source = note.source
-    elif response.status == 400 and source == "reply":
-        source = "invalid"
-    state.journal.record(
-        time=time.time(),
-        method=request.method,
-        path=request.raw_path,
-        raw_headers=request.raw_headers,
-        body=await _body_for_journal(request),
-        endpoint=_ENDPOINTS.get(path),
-        status=response.status,
-        response_type=content_type,
-        response_body=body,
-        source=source,
-        step=note.step if note is not None else None,
-    )
-    return response
+    async def admin_scenarios(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        pending = [
+            {"endpoint": scope, "step": step.to_json()}
+            for scope, step in self.state.scripts.pending()
+        ]
+        return _json(200, json.dumps({"pending": pending}).encode())
 
 
 # --- assembling the app -------------------------------------------------------------------------
@@ -435,22 +449,45 @@ def build_app(state: MockState) -> web.Application:
     """The application over an existing state (``MockServer`` uses this to share it)."""
     app = web.Application(
         client_max_size=state.config.max_body_bytes,
-        middlewares=[_middleware],
-        # Bodies are decoded by the handlers (wire.decode_body), so a bad one gets a JSON 4xx.
+        # Bodies are decoded by the handlers (wire.decode_body) so that a bad one gets a JSON
+        # 4xx: aiohttp's own decompression fails outside them (plain-text 400, or a hang).
         handler_args={"auto_decompress": False},
     )
     app[STATE_KEY] = state
-    app[_OPENAPI_KEY] = json.dumps(openapi_spec(_VERSION), indent=1).encode()
+    routes = _Routes(state)
+    wrap = routes.wrap
     router = app.router
-    router.add_post(CHAT_PATH, _chat)
-    router.add_post(IMAGE_PATH, _image)
-    router.add_get("/images/{name}", _image_file)
-    router.add_get("/healthz", _healthz)
-    router.add_get("/openapi.json", _openapi)
-    router.add_get("/__admin/requests", _admin(_admin_requests))
-    router.add_post("/__admin/reset", _admin(_admin_reset))
-    router.add_post("/__admin/scenarios", _admin(_admin_add_scenario))
-    router.add_get("/__admin/scenarios", _admin(_admin_scenarios))
+
+    def add(method: str, path: str, handler: _Handler, **kw: Any) -> None:
+        router.add_route(method, path, wrap(handler, **kw))
+
+    add("POST", CHAT_PATH, routes.chat, endpoint="chat")
+    add("*", CHAT_PATH, routes.method_not_allowed("POST"), endpoint="chat")
+    add("POST", IMAGE_PATH, routes.image, endpoint="image")
+    add("*", IMAGE_PATH, routes.method_not_allowed("POST"), endpoint="image")
+    for path, handler, journal in (
+        ("/images/{name}", routes.image_file, True),
+        ("/healthz", routes.healthz, False),
+        ("/openapi.json", routes.openapi_json, True),
+    ):
+        add("GET", path, handler, journal=journal)
+        add("*", path, routes.method_not_allowed("GET, HEAD"), journal=journal)
+    admin = routes.admin
+    for method, path, handler in (
+        ("GET", "/__admin/requests", routes.admin_requests),
+        ("POST", "/__admin/reset", routes.admin_reset),
+        ("POST", "/__admin/scenarios", routes.admin_add_scenario),
+        ("GET", "/__admin/scenarios", routes.admin_scenarios),
+    ):
+        add(method, path, admin(handler), journal=False)
+    for path, allowed in (
+        ("/__admin/requests", "GET, HEAD"),
+        ("/__admin/reset", "POST"),
+        ("/__admin/scenarios", "GET, HEAD, POST"),
+    ):
+        add("*", path, admin(routes.method_not_allowed(allowed)), journal=False)
+    # Last: anything else is a JSON 404 (and still journaled).
+    add("*", "/{tail:.*}", routes.not_found)
     return app
 
 
@@ -469,7 +506,7 @@ def create_app(
 
     Serve it with ``mock_server.MockServer`` (or ``serve``) to also accept the non-token header
     names real clients send (``websim-flags;``); a plain ``web.AppRunner``/``TCPSite`` answers
-    those requests with aiohttp's 400.
+    those requests with aiohttp's own 400.
     """
     config = MockConfig(
         seed=seed,

@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_NAME_RE",
     "Answer",
     "builtin_answer",
+    "chat_answer",
     "chat_body",
     "chat_reply",
     "error_body",
@@ -61,13 +62,16 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def _digest(*parts: str) -> bytes:
-    h = hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
-    for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        h.update(struct.pack(">Q", len(data)))
-        h.update(data)
-    return h.digest()
+# json.dumps with non-default options builds an encoder per call: build them once.
+_dumps_utf8 = json.JSONEncoder(ensure_ascii=False).encode
+# Conversations up to this size (as JSON) have their answer cached.
+_CACHED_KEY_CHARS = 16 * 1024
+
+
+def _digest(material: str) -> bytes:
+    """BLAKE2b of a canonical JSON text (ASCII, so unambiguous and stable everywhere)."""
+    data = material.encode("ascii")
+    return hashlib.blake2b(data, digest_size=16, person=b"websim-mock-v1").digest()
 
 
 def _printable(text: str) -> str:
@@ -115,13 +119,14 @@ def _quote(text: str) -> str:
     return text
 
 
-def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
-    """An assistant-like answer that quotes the last user message; same input, same text.
-
-    The choice of sentences hashes the seed and the whole conversation (roles and texts).
-    """
+def _conversation_key(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
     pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
-    digest = _digest("chat", str(seed), json.dumps(pairs, ensure_ascii=True))
+    return json.dumps([seed, pairs])  # ASCII: lone surrogates are escaped, not an error
+
+
+def _compose(key: str) -> tuple[str, bytes]:
+    _, pairs = json.loads(key)
+    digest = _digest("chat" + key)
     last = next((text for role, text in reversed(pairs) if role == "user"), None)
     if last is None:
         last = pairs[-1][1] if pairs else ""
@@ -130,7 +135,25 @@ def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
     opener = _OPENERS[digest[0] % len(_OPENERS)]
     middle = _MIDDLES[digest[1] % len(_MIDDLES)]
     closer = _CLOSERS[digest[2] % len(_CLOSERS)]
-    return f"{opener} {said} {middle} {closer}"
+    text = f"{opener} {said} {middle} {closer}"
+    return text, chat_body(text)
+
+
+_compose_cached = functools.lru_cache(maxsize=1024)(_compose)
+
+
+def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
+    """``chat_reply`` and its JSON body ``{"content": ...}``, cached by conversation."""
+    key = _conversation_key(seed, messages)
+    return _compose_cached(key) if len(key) <= _CACHED_KEY_CHARS else _compose(key)
+
+
+def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
+    """An assistant-like answer that quotes the last user message; same input, same text.
+
+    The choice of sentences hashes the seed and the whole conversation (roles and texts).
+    """
+    return chat_answer(seed, messages)[0]
 
 
 _CHUNK_RE = re.compile(r"\s*\S+\s*", re.UNICODE)
@@ -151,7 +174,10 @@ def sse_events(chunks: Sequence[str]) -> list[bytes]:
 
 def chat_body(text: str) -> bytes:
     """The non-streamed chat answer ``{"content": ...}``."""
-    return json.dumps({"content": _printable(text)}, ensure_ascii=False).encode("utf-8")
+    try:
+        return _dumps_utf8({"content": text}).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return _dumps_utf8({"content": _printable(text)}).encode("utf-8")
 
 
 # --- images -------------------------------------------------------------------------------------
@@ -167,7 +193,7 @@ def image_size(width: int, height: int, max_side: int = IMAGE_MAX_SIDE) -> tuple
 def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
     """The file name (without ``.png``) of the image for this seed, prompt and ratio."""
     width, height = image_size(*ratio)
-    key = _digest("image", str(seed), prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
+    key = _digest(json.dumps(["image", seed, prompt, ratio[0], ratio[1]])).hex()[:16]
     return f"{key}-{width}x{height}"
 
 

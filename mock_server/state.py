@@ -300,10 +300,22 @@ def _strict_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_strict_constant)
+
+
 def parse_json_strictly(body: bytes) -> Any:
-    """JSON per RFC 8259 (no NaN or Infinity); ValueError otherwise, also for deep nesting."""
+    """JSON per RFC 8259 (no NaN or Infinity); ValueError otherwise, also for deep nesting.
+
+    Decodes like ``json.loads(bytes)`` (UTF-8, -16 or -32) with one shared decoder.
+    """
+    if body[:1] == b"{" and body[1:2] != b"\x00":  # the usual case: UTF-8, skip detection
+        text = body.decode("utf-8", "surrogatepass")
+    else:
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+    if text.startswith("\ufeff"):
+        raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
     try:
-        return json.loads(body, parse_constant=_strict_constant)
+        return _STRICT_DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
@@ -391,14 +403,18 @@ class JournalEntry:
 
 
 class Journal:
-    """The last ``maxlen`` requests, oldest first; older ones are dropped and counted."""
+    """The last ``maxlen`` requests, oldest first; older ones are dropped and counted.
+
+    Entries are kept as plain tuples (cheap to build, and not tracked by the garbage collector
+    once their contents are immutable) and turned into ``JournalEntry`` objects when read.
+    """
 
     __slots__ = ("_entries", "_next_id", "max_body", "total")
 
     def __init__(
         self, maxlen: int = DEFAULT_JOURNAL_SIZE, max_body: int = DEFAULT_JOURNAL_BODY_BYTES
     ) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=maxlen)
+        self._entries: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
         self._next_id = 1
         self.max_body = max_body
         self.total = 0  # recorded since the last clear, dropped ones included
@@ -427,34 +443,35 @@ class Journal:
         response_body: bytes | None = None,
         source: str = "reply",
         step: Step | None = None,
-    ) -> JournalEntry:
-        """Append an entry (body cut to ``max_body`` bytes); returns it."""
+    ) -> int:
+        """Append an entry (body cut to ``max_body`` bytes); returns its id."""
         size = len(body)
         if size > self.max_body:
             body = body[: self.max_body]
-        entry = JournalEntry(
-            self._next_id,
-            time,
-            method,
-            path,
-            raw_headers,
-            body,
-            size,
-            endpoint,
-            status,
-            response_type,
-            response_body,
-            source,
-            step,
-        )
-        self._next_id += 1
+        entry_id = self._next_id
+        self._next_id = entry_id + 1
         self.total += 1
-        if self._entries.maxlen != 0:
-            self._entries.append(entry)
-        return entry
+        self._entries.append(
+            (
+                entry_id,
+                time,
+                method,
+                path,
+                raw_headers,
+                body,
+                size,
+                endpoint,
+                status,
+                response_type,
+                response_body,
+                source,
+                step,
+            )
+        )
+        return entry_id
 
     def entries(self) -> list[JournalEntry]:
-        return list(self._entries)
+        return [JournalEntry(*fields) for fields in self._entries]
 
     def clear(self) -> None:
         """Forget every entry; ids keep counting up, so an old id never names a new request."""

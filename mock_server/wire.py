@@ -65,7 +65,8 @@ def fix_header_names(head: bytes) -> bytes:
 
 def _body_length(head: bytes) -> int | None:
     """Bytes of body after this header block, or None when it cannot be framed simply."""
-    if head.lstrip(b"\r\n")[:8].upper() == b"CONNECT ":
+    start = head if head[:1] != b"\r" else head.lstrip(b"\r\n")
+    if start[:8].upper() == b"CONNECT ":
         return None
     length: bytes | None = None
     for name, value in _FRAMING_RE.findall(head):
