@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,13 @@ class WireMockServer(ServerProcess):
             self.stop()
             raise RuntimeError("WireMock did not start:\n" + "\n".join(self.output[-20:])) from None
         return self
+
+    def reset_journal(self) -> None:
+        """Empty WireMock's request journal (unbounded by default, so it slows down as it fills)."""
+        assert self.url is not None
+        request = urllib.request.Request(self.url + "/__admin/requests", method="DELETE")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def stop(self) -> None:
         super().stop()
