@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -160,4 +162,14 @@ def test_each_test_gets_a_fresh_server(pytester: pytest.Pytester) -> None:
             """
         )
     )
+    run(pytester).assert_outcomes(passed=2)
+
+
+def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
+    """The downstream test file shown in README.md's "The mock server" section, run as is."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The mock server", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, re.S)[-1]
+    assert "def test_" in example
+    pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)
