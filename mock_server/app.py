@@ -247,7 +247,9 @@ class _Routes:
             except web.HTTPException as exc:  # 413 from request.read()
                 response = self._http_error(exc, note)
             except ConnectionError:
-                raise  # the client went away: nothing to answer, nothing broken
+                # The client went away mid-request: nothing broken, and nobody to answer.
+                response = web.Response(status=499)  # nginx's "client closed request"
+                note.source = "disconnected"
             except Exception as exc:
                 # A bug in the mock, never the client's input: kept for the pytest plugin.
                 state.errors.append(exc)
@@ -324,9 +326,12 @@ class _Routes:
         events = sse_events(split_chunks(text))
         note.answer, note.content_type = b"".join(events), "text/event-stream"
         await response.prepare(request)
-        for event in events:
-            await response.write(event)
-        await response.write_eof()
+        try:
+            for event in events:
+                await response.write(event)
+            await response.write_eof()
+        except ConnectionError:
+            note.source = "disconnected"  # the client stopped reading: not an error here
         return response
 
     async def image(self, request: web.Request, note: _Note) -> web.StreamResponse:

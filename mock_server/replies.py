@@ -68,10 +68,14 @@ _dumps_utf8 = json.JSONEncoder(ensure_ascii=False).encode
 _CACHED_KEY_CHARS = 16 * 1024
 
 
-def _digest(material: str) -> bytes:
-    """BLAKE2b of a canonical JSON text (ASCII, so unambiguous and stable everywhere)."""
-    data = material.encode("ascii")
-    return hashlib.blake2b(data, digest_size=16, person=b"websim-mock-v1").digest()
+def _digest(*parts: str) -> bytes:
+    """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
+    h = hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(struct.pack(">Q", len(data)))
+        h.update(data)
+    return h.digest()
 
 
 def _printable(text: str) -> str:
@@ -119,14 +123,9 @@ def _quote(text: str) -> str:
     return text
 
 
-def _conversation_key(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
-    pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
-    return json.dumps([seed, pairs])  # ASCII: lone surrogates are escaped, not an error
-
-
-def _compose(key: str) -> tuple[str, bytes]:
-    _, pairs = json.loads(key)
-    digest = _digest("chat" + key)
+def _compose(seed: int, conversation: str) -> tuple[str, bytes]:
+    pairs = json.loads(conversation)
+    digest = _digest("chat", str(seed), conversation)
     last = next((text for role, text in reversed(pairs) if role == "user"), None)
     if last is None:
         last = pairs[-1][1] if pairs else ""
@@ -144,8 +143,11 @@ _compose_cached = functools.lru_cache(maxsize=1024)(_compose)
 
 def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
     """``chat_reply`` and its JSON body ``{"content": ...}``, cached by conversation."""
-    key = _conversation_key(seed, messages)
-    return _compose_cached(key) if len(key) <= _CACHED_KEY_CHARS else _compose(key)
+    pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
+    conversation = json.dumps(pairs)  # ASCII: lone surrogates are escaped, not an error
+    if len(conversation) <= _CACHED_KEY_CHARS:
+        return _compose_cached(seed, conversation)
+    return _compose(seed, conversation)
 
 
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
@@ -193,7 +195,7 @@ def image_size(width: int, height: int, max_side: int = IMAGE_MAX_SIDE) -> tuple
 def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
     """The file name (without ``.png``) of the image for this seed, prompt and ratio."""
     width, height = image_size(*ratio)
-    key = _digest(json.dumps(["image", seed, prompt, ratio[0], ratio[1]])).hex()[:16]
+    key = _digest("image", str(seed), prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
     return f"{key}-{width}x{height}"
 
 

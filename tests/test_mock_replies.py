@@ -100,6 +100,15 @@ def test_chat_reply_edge_cases() -> None:
     assert json.loads(chat_body(surrogate))["content"] == surrogate
 
 
+def test_answers_never_change_across_versions() -> None:
+    """Cassettes recorded against the mock hold these answers: a refactor must keep them."""
+    assert chat_reply(0, HELLO) == (
+        'Sure, let\'s look at it together. You wrote: "Hello, how are you?". It helps to write'
+        " down what you already know and what you still need to find out. I hope that helps."
+    )
+    assert image_name(0, "A cat in space", (16, 9)) == "8cfcc3d600e7d3cf-256x144"
+
+
 @given(st.text())
 @example("")
 @example("   ")

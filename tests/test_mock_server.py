@@ -267,6 +267,32 @@ async def test_plain_aiohttp_would_refuse_websim_flags() -> None:
     assert answer.startswith(b"HTTP/1.0 400 ") or answer.startswith(b"HTTP/1.1 400 ")
 
 
+async def test_clients_that_hang_up_are_not_errors(websim_server: MockServer) -> None:
+    long = json.dumps(
+        {
+            "project_id": "a",
+            "stream": True,
+            "messages": [{"role": "user", "content": "word " * 2000}],
+        }
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", websim_server.port)
+    head = f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(long)}\r\n\r\n"
+    writer.write(head.encode() + long.encode())
+    await reader.read(10)
+    writer.transport.abort()  # hang up mid-stream
+    reader, writer = await asyncio.open_connection("127.0.0.1", websim_server.port)
+    writer.write(f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
+    await writer.drain()
+    writer.transport.abort()  # hang up mid-body
+    await asyncio.sleep(0.1)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(websim_server.url + "/healthz") as resp,
+    ):
+        assert resp.status == 200
+    assert websim_server.errors == []
+
+
 # --- scripted answers ---------------------------------------------------------------------------
 
 
