@@ -1,7 +1,7 @@
 """Websim cassettes: the vcrpy configuration, matcher, scrubbing, checker, drift report, index.
 
 Everything tests, the re-recorder and the replay server share about recorded Websim traffic.
-vcrpy is imported only when a function needs it (``pip install 'websim-harness[test]'``).
+vcrpy (a dependency) is imported only when a function needs it, to keep start-up fast.
 """
 
 from __future__ import annotations

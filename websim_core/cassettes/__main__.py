@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import vcr  # noqa: F401
     except ImportError:
         print(
-            "websim-cassettes: vcrpy is not installed (pip install 'websim-harness[test]')",
+            "websim-cassettes: vcrpy is not installed (pip install vcrpy)",
             file=sys.stderr,
         )
         return 2
