@@ -69,6 +69,7 @@ _VERSION = "0.1.0"
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _HEALTH_BODY = b'{"status": "ok"}'
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+_MAX_ERRORS = 100  # handler exceptions kept for the pytest plugin (the first ones matter)
 _IMAGE_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable"}
 # What reading a body aiohttp could not take apart raises (broken chunks): client input.
 _UNREADABLE = (web.RequestPayloadError, HttpProcessingError)
@@ -252,7 +253,8 @@ class _Routes:
                 note.source = "disconnected"
             except Exception as exc:
                 # A bug in the mock, never the client's input: kept for the pytest plugin.
-                state.errors.append(exc)
+                if len(state.errors) < _MAX_ERRORS:
+                    state.errors.append(exc)
                 logger.exception("unhandled error answering %s %s", request.method, request.path)
                 message = f"internal error in the mock server: {type(exc).__name__}: {exc}"
                 response = _error(500, message, None, note)
