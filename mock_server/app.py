@@ -42,9 +42,8 @@ from .replies import (
     image_name,
     parse_image_name,
     render_png,
-    split_chunks,
-    sse_events,
     status_answer,
+    stream_events,
 )
 from .state import (
     DEFAULT_JOURNAL_BODY_BYTES,
@@ -325,7 +324,7 @@ class _Routes:
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers=_SSE_HEADERS)
         response.headers.extend(headers)
-        events = sse_events(split_chunks(text))
+        events = stream_events(text)
         note.answer, note.content_type = b"".join(events), "text/event-stream"
         await response.prepare(request)
         try:

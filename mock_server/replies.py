@@ -41,6 +41,7 @@ __all__ = [
     "split_chunks",
     "sse_events",
     "status_answer",
+    "stream_events",
 ]
 
 IMAGE_MAX_SIDE = 256
@@ -172,6 +173,18 @@ def split_chunks(text: str, words: int = _WORDS_PER_CHUNK) -> list[str]:
 def sse_events(chunks: Sequence[str]) -> list[bytes]:
     """One SSE event per chunk, then ``data: [DONE]``, framed by ``websim_core.sse``."""
     return [*(encode_delta(_printable(chunk)) for chunk in chunks), DONE_EVENT]
+
+
+@functools.lru_cache(maxsize=1024)
+def _stream_cached(text: str) -> tuple[bytes, ...]:
+    return tuple(sse_events(split_chunks(text)))
+
+
+def stream_events(text: str) -> tuple[bytes, ...]:
+    """The events streaming ``text`` (a few words each, then ``[DONE]``), cached by text."""
+    if len(text) <= _CACHED_KEY_CHARS:
+        return _stream_cached(text)
+    return tuple(sse_events(split_chunks(text)))
 
 
 def chat_body(text: str) -> bytes:

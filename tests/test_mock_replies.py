@@ -26,6 +26,7 @@ from mock_server.replies import (
     split_chunks,
     sse_events,
     status_answer,
+    stream_events,
 )
 from mock_server.state import StatusStep
 from mock_server.wire import (
@@ -124,7 +125,8 @@ def test_split_chunks_join_back(text: str) -> None:
 @given(st.text(max_size=80))
 def test_sse_events_decode_to_the_text(text: str) -> None:
     decoder = SSEDecoder()
-    events = [e for chunk in sse_events(split_chunks(text)) for e in decoder.feed(chunk)]
+    assert stream_events(text) == tuple(sse_events(split_chunks(text)))
+    events = [e for chunk in stream_events(text) for e in decoder.feed(chunk)]
     deltas = [parse_delta(e.data) for e in events]
     assert deltas[-1] is None
     assert None not in deltas[:-1]
