@@ -288,8 +288,8 @@ class _Routes:
             return b""
         try:
             return await request.read()
-        except (web.HTTPException, *_UNREADABLE):
-            return b""
+        except (web.HTTPException, ConnectionError, *_UNREADABLE):
+            return b""  # too big, undecodable, or the client is gone
 
     def _take(self, endpoint: Endpoint, note: _Note) -> Step | None:
         step = self.state.scripts.take(endpoint)

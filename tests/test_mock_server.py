@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import os
 import signal
 import struct
@@ -267,14 +268,11 @@ async def test_plain_aiohttp_would_refuse_websim_flags() -> None:
     assert answer.startswith(b"HTTP/1.0 400 ") or answer.startswith(b"HTTP/1.1 400 ")
 
 
-async def test_clients_that_hang_up_are_not_errors(websim_server: MockServer) -> None:
-    long = json.dumps(
-        {
-            "project_id": "a",
-            "stream": True,
-            "messages": [{"role": "user", "content": "word " * 2000}],
-        }
-    )
+async def test_clients_that_hang_up_are_not_errors(
+    websim_server: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    words = {"role": "user", "content": "word " * 2000}
+    long = json.dumps({"project_id": "a", "stream": True, "messages": [words]})
     reader, writer = await asyncio.open_connection("127.0.0.1", websim_server.port)
     head = f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(long)}\r\n\r\n"
     writer.write(head.encode() + long.encode())
@@ -283,6 +281,7 @@ async def test_clients_that_hang_up_are_not_errors(websim_server: MockServer) ->
     reader, writer = await asyncio.open_connection("127.0.0.1", websim_server.port)
     writer.write(f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
     await writer.drain()
+    await asyncio.sleep(0.05)
     writer.transport.abort()  # hang up mid-body
     await asyncio.sleep(0.1)
     async with (
@@ -291,6 +290,8 @@ async def test_clients_that_hang_up_are_not_errors(websim_server: MockServer) ->
     ):
         assert resp.status == 200
     assert websim_server.errors == []
+    assert websim_server.requests[-1]["response"]["source"] == "disconnected"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # --- scripted answers ---------------------------------------------------------------------------
