@@ -68,6 +68,11 @@ def probe_mock(url: str) -> tuple[str, bytes]:
 
 
 def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
+    if args.loadgen_used == "python":
+        notes.append(
+            "load from bench/loadgen.py (aiohttp): at 64+ connections it is often the bottleneck "
+            "itself, which pulls every ratio towards 1; install wrk for sharper numbers"
+        )
     result: dict[str, Any] = {
         "loadgen": args.loadgen_used,
         "bodies": args.bodies,
