@@ -11,6 +11,13 @@ from .app import STATE_KEY, build_app, create_app, get_state
 from .replies import BUILTIN_STATUSES, chat_reply, image_size
 from .server import LenientProtocol, MockServer, ThreadedMockServer, serve
 from .state import (
+    FAULT_KINDS,
+    ConnectionReset,
+    Delay,
+    Dribble,
+    EmptyResponse,
+    FaultStep,
+    Garbage,
     JournalEntry,
     MockConfig,
     MockState,
@@ -18,6 +25,9 @@ from .state import (
     StatusStep,
     Step,
     StepError,
+    StreamCut,
+    StreamMalformed,
+    TruncatedBody,
     parse_step,
     parse_steps,
 )
@@ -27,7 +37,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_STATUSES",
+    "FAULT_KINDS",
     "STATE_KEY",
+    "ConnectionReset",
+    "Delay",
+    "Dribble",
+    "EmptyResponse",
+    "FaultStep",
+    "Garbage",
     "HeaderFixer",
     "JournalEntry",
     "LenientProtocol",
@@ -38,7 +55,10 @@ __all__ = [
     "StatusStep",
     "Step",
     "StepError",
+    "StreamCut",
+    "StreamMalformed",
     "ThreadedMockServer",
+    "TruncatedBody",
     "__version__",
     "build_app",
     "chat_reply",

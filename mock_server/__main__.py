@@ -9,12 +9,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .cassette_cli import add_cassette_arguments, cassette_server
-from .server import MockServer
+from .chaos import DEFAULT_CHAOS_MIX, parse_mix
+from .latency import parse_latency
+from .ratelimit import parse_rate
+from .server import MockServer, is_loopback_host
 from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["main"]
@@ -41,6 +46,27 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
     return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction 0..1, not {text}")
+    return value
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """An argparse type that keeps the text once ``parse`` accepts it."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    check.__name__ = parse.__name__.removeprefix("parse_")
+    return check
 
 
 def _port(text: str) -> int:
@@ -92,8 +118,89 @@ def _parser() -> argparse.ArgumentParser:
         default="WARNING",
         help="logging level; DEBUG also logs every request (default WARNING)",
     )
+    misbehave = parser.add_argument_group(
+        "misbehaviour (off by default; see the README's 'Misbehaviour on demand')"
+    )
+    misbehave.add_argument(
+        "--latency",
+        type=_checked(parse_latency),
+        metavar="MODEL",
+        help="delay before each inference answer: fixed:MS, uniform:LOW,HIGH or"
+        " lognormal:MEDIAN,SIGMA (milliseconds; seeded by --seed)",
+    )
+    misbehave.add_argument(
+        "--rate-limit",
+        type=_checked(parse_rate),
+        metavar="RATE",
+        help="token bucket on the inference endpoints, e.g. 5/s or 300/min; over it: 429"
+        " 'Rate limit exceeded' with Retry-After",
+    )
+    misbehave.add_argument(
+        "--rate-burst",
+        type=_positive_int,
+        metavar="N",
+        help="requests allowed at once (the bucket's size; default: one second's worth, >= 1)",
+    )
+    misbehave.add_argument(
+        "--rate-limit-scope",
+        choices=("global", "project"),
+        default="global",
+        help="one bucket for the server (default) or one per project_id",
+    )
+    misbehave.add_argument(
+        "--chaos",
+        type=_fraction,
+        default=0.0,
+        metavar="RATE",
+        help="fraction 0..1 of inference requests that get an error status or a fault from"
+        " --chaos-mix (seeded by --seed)",
+    )
+    misbehave.add_argument(
+        "--chaos-mix",
+        type=_checked(parse_mix),
+        metavar="MIX",
+        help=f"weighted outcomes for --chaos (default {DEFAULT_CHAOS_MIX})",
+    )
+    misbehave.add_argument(
+        "--directives",
+        action="store_true",
+        help="obey [[websim-mock: status=429]] / [[websim-mock: fault=stream_cut after=2]] at"
+        " the start of the last user message (or of an image prompt)",
+    )
+    misbehave.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="let non-loopback clients use the admin API with 'Authorization: Bearer TOKEN'"
+        " (default: $WEBSIM_MOCK_ADMIN_TOKEN; without one, loopback clients only)",
+    )
     add_cassette_arguments(parser)
     return parser
+
+
+_MISBEHAVIOUR = ("latency", "rate_limit", "rate_burst", "chaos_mix", "admin_token")
+
+
+def _refuse_with_cassettes(args: argparse.Namespace) -> None:
+    given = [name for name in _MISBEHAVIOUR if getattr(args, name) is not None]
+    given += [name for name in ("chaos", "directives") if getattr(args, name)]
+    if args.rate_limit_scope != "global":
+        given.append("rate_limit_scope")
+    if given and (args.cassettes is not None or args.record_to is not None):
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise SystemExit(
+            f"websim-mock: error: {flags} go with the generated answers, not cassettes"
+        )
+
+
+def _warn_if_exposed(host: str) -> None:
+    if not is_loopback_host(host):
+        print(
+            f"websim-mock: warning: listening on {host or 'every interface'} exposes the mock"
+            " beyond this machine; the admin API still answers loopback clients only, unless"
+            " --admin-token is given",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -112,6 +219,14 @@ async def _serve(args: argparse.Namespace) -> None:
             latency_ms=args.latency_ms,
             max_body_bytes=args.max_body_bytes,
             journal_size=args.journal_size,
+            latency=args.latency,
+            rate_limit=args.rate_limit,
+            rate_burst=args.rate_burst,
+            rate_limit_scope=args.rate_limit_scope,
+            chaos=args.chaos,
+            chaos_mix=args.chaos_mix,
+            directives=args.directives,
+            admin_token=args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
             access_log=args.log_level == "DEBUG",
         ) as server:
             print(f"websim mock server listening on {server.url}", flush=True)
@@ -124,7 +239,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.rate_burst is not None and args.rate_limit is None:
+        parser.error("--rate-burst needs --rate-limit")
+    if args.latency is not None and args.latency_ms:
+        parser.error("--latency and --latency-ms exclude each other")
+    _refuse_with_cassettes(args)
+    _warn_if_exposed(args.host)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -4,16 +4,22 @@ Handlers are thin: validate with ``websim_core.protocol``, take the next scripte
 ``mock_server.state``, build the answer with ``mock_server.replies``. There is no aiohttp
 middleware (any middleware costs two extra layers per request): each route handler is wrapped
 once by ``_Routes.wrap``, and catch-all routes turn unknown paths and methods into JSON 404/405.
+Fault steps are played here on the request's own socket, with bytes from ``mock_server.faults``;
+what only misbehaviour needs (directives, rate limits, chaos) is skipped by one flag when off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hmac
 import ipaddress
 import json
 import logging
 import re
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,12 +32,23 @@ from multidict import CIMultiDict
 from websim_core.errors import InvalidRequestError
 from websim_core.protocol import (
     DEFAULT_ASPECT_RATIO,
+    content_text,
     parse_aspect_ratio,
     validate_chat_body,
     validate_image_body,
 )
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
+from .directives import parse_directive
+from .faults import (
+    cut_events,
+    garbage_bytes,
+    malformed_body,
+    malformed_events,
+    raw_head,
+    split_evenly,
+    truncate,
+)
 from .openapi import openapi_spec
 from .replies import (
     JSON_TYPE,
@@ -49,12 +66,22 @@ from .state import (
     DEFAULT_JOURNAL_BODY_BYTES,
     DEFAULT_JOURNAL_SIZE,
     DEFAULT_MAX_BODY_BYTES,
+    STREAM_FAULTS,
+    ConnectionReset,
+    Delay,
+    Dribble,
+    EmptyResponse,
     Endpoint,
+    FaultStep,
+    Garbage,
     MockConfig,
     MockState,
     StatusStep,
     Step,
     StepError,
+    StreamCut,
+    StreamMalformed,
+    TruncatedBody,
     parse_json_strictly,
 )
 from .wire import BodyDecodeError, decode_body
@@ -67,7 +94,9 @@ STATE_KEY = web.AppKey("websim_mock_state", MockState)
 _VERSION = "0.1.0"
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _HEALTH_BODY = b'{"status": "ok"}'
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+_SSE_TYPE = "text/event-stream"
+_SSE_HEADERS = {"Content-Type": _SSE_TYPE, "Cache-Control": "no-cache"}
+_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends an RST
 _MAX_ERRORS = 100  # handler exceptions kept for the pytest plugin (the first ones matter)
 _IMAGE_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable"}
 # What reading a body aiohttp could not take apart raises (broken chunks): client input.
@@ -88,6 +117,7 @@ class _Note:
     step: Step | None = None
     answer: bytes | None = None
     content_type: str | None = None
+    status: int | None = None  # journaled instead of the response's: 0 when none was sent
 
 
 _Handler = Callable[[web.Request, _Note], Awaitable[web.StreamResponse]]
@@ -173,23 +203,38 @@ def _is_loopback(remote: str | None) -> bool:
     return address.is_loopback
 
 
+def _bearer_matches(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    if header is None:
+        return False
+    scheme, _, given = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
+
+
 # --- what a request body asks for ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class _Chat:
-    """A validated chat body: the generated answer (text and JSON body) and whether to stream."""
+    """A validated chat body: the generated answer (text and JSON body), whether to stream,
+    the project ID, and the step its directive asks for (with ``--directives``)."""
 
     text: str
     body: bytes
     stream: bool
+    project_id: str = ""
+    directive: Step | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Image:
-    """A validated image body: the image's file name."""
+    """A validated image body: the image's file name, the project ID, its directive's step."""
 
     name: str
+    project_id: str = ""
+    directive: Step | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +250,7 @@ def _chat_outcome(config: MockConfig, body: bytes) -> _Chat | _Refused:
     except InvalidRequestError as exc:
         return _Refused(exc)
     text, body = chat_answer(config.seed, data["messages"])
-    return _Chat(text, body, data.get("stream") is True)
+    return _Chat(text, body, data.get("stream") is True, data["project_id"])
 
 
 def _image_outcome(config: MockConfig, body: bytes) -> _Image | _Refused:
@@ -214,7 +259,87 @@ def _image_outcome(config: MockConfig, body: bytes) -> _Image | _Refused:
         ratio = parse_aspect_ratio(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO))
     except InvalidRequestError as exc:
         return _Refused(exc)
-    return _Image(image_name(config.seed, data["prompt"], ratio))
+    return _Image(image_name(config.seed, data["prompt"], ratio), data["project_id"])
+
+
+def _directive(text: str, where: str) -> tuple[Step, str] | None:
+    try:
+        return parse_directive(text)
+    except StepError as exc:
+        raise InvalidRequestError(where, f"has a bad directive: {exc}") from None
+
+
+def _strip_directive(messages: list[Any]) -> tuple[Step | None, list[Any]]:
+    """The step the last user message's directive asks for, and the messages without it.
+
+    The directive must open the message's content (a string, or its first text part).
+    """
+    index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), -1)
+    if index < 0:
+        return None, messages
+    message = messages[index]
+    content = message["content"]
+    where = f"messages[{index}].content"
+    if isinstance(content, str):
+        found = _directive(content, where)
+        if found is None:
+            return None, messages
+        step, rest = found
+        new_content: Any = rest
+    else:
+        part_index = next(
+            (j for j, part in enumerate(content) if content_text([part]) or "text" in part), None
+        )
+        if part_index is None or not isinstance(content[part_index].get("text"), str):
+            return None, messages
+        found = _directive(content[part_index]["text"], f"{where}[{part_index}].text")
+        if found is None:
+            return None, messages
+        step, rest = found
+        new_content = list(content)
+        new_content[part_index] = {**content[part_index], "text": rest}
+    changed = list(messages)
+    changed[index] = {**message, "content": new_content}
+    return step, changed
+
+
+def _chat_outcome_directed(config: MockConfig, body: bytes) -> _Chat | _Refused:
+    """``_chat_outcome`` with ``--directives``: the answer is made without the directive."""
+    try:
+        data = validate_chat_body(_parse(body), strict_ids=config.strict_ids)
+        step, messages = _strip_directive(data["messages"])
+    except InvalidRequestError as exc:
+        return _Refused(exc)
+    text, answer = chat_answer(config.seed, messages)
+    return _Chat(text, answer, data.get("stream") is True, data["project_id"], step)
+
+
+def _image_outcome_directed(config: MockConfig, body: bytes) -> _Image | _Refused:
+    """``_image_outcome`` with ``--directives``: a directive may open the prompt."""
+    try:
+        data = validate_image_body(_parse(body), strict_ids=config.strict_ids)
+        ratio = parse_aspect_ratio(data.get("aspect_ratio", DEFAULT_ASPECT_RATIO))
+        prompt: str = data["prompt"]
+        found = _directive(prompt, "prompt")
+        step: Step | None = None
+        if found is not None:
+            step, prompt = found
+            if isinstance(step, STREAM_FAULTS):
+                raise InvalidRequestError(
+                    "prompt", f"has a bad directive: {step.fault} is for chat streams"
+                )
+    except InvalidRequestError as exc:
+        return _Refused(exc)
+    return _Image(image_name(config.seed, prompt, ratio), data["project_id"], step)
+
+
+def _abort(transport: asyncio.Transport) -> None:
+    """Drop the connection with an RST (SO_LINGER 0), not the orderly FIN of close()."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
+    transport.abort()
 
 
 # --- the routes ---------------------------------------------------------------------------------
@@ -227,8 +352,13 @@ class _Routes:
         self.state = state
         self.config = state.config
         self.limit = state.config.max_body_bytes
-        self.chat_outcome = functools.partial(_chat_outcome, state.config)
-        self.image_outcome = functools.partial(_image_outcome, state.config)
+        directed = state.config.directives
+        chat_outcome = _chat_outcome_directed if directed else _chat_outcome
+        image_outcome = _image_outcome_directed if directed else _image_outcome
+        self.chat_outcome = functools.partial(chat_outcome, state.config)
+        self.image_outcome = functools.partial(image_outcome, state.config)
+        # One flag for everything that only misbehaviour needs: the default path checks it once.
+        self.arranged = bool(directed or state.limiter or state.chaos)
         self.openapi = json.dumps(openapi_spec(_VERSION), indent=1).encode()
 
     # The one wrapper every handler goes through: errors become JSON, requests are journaled.
@@ -266,7 +396,7 @@ class _Routes:
                     raw_headers=request.raw_headers,
                     body=note.body if note.body is not None else await self._leftover(request),
                     endpoint=endpoint,
-                    status=response.status,
+                    status=response.status if note.status is None else note.status,
                     response_type=note.content_type,
                     response_body=note.answer,
                     source=note.source,
@@ -297,21 +427,61 @@ class _Routes:
             note.source, note.step = "script", step
         return step
 
+    def _arrange(self, endpoint: Endpoint, outcome: _Chat | _Image, note: _Note) -> Step | None:
+        """The step for a valid request, first found: its directive, the script, the rate
+        limit, chaos. None: a normal answer."""
+        step = outcome.directive
+        if step is not None:
+            note.source, note.step = "directive", step
+            return step
+        step = self.state.scripts.take(endpoint)
+        if step is not None:
+            note.source, note.step = "script", step
+            return step
+        limiter = self.state.limiter
+        if limiter is not None:
+            retry_after = limiter.check(outcome.project_id)
+            if retry_after is not None:
+                step = StatusStep(429, (("Retry-After", str(retry_after)),))
+                note.source, note.step = "rate_limit", step
+                return step
+        chaos = self.state.chaos
+        if chaos is not None:
+            step = chaos.draw()
+            if step is not None:
+                note.source, note.step = "chaos", step
+        return step
+
+    async def _wait(self, step: Step | None) -> Step | None:
+        """The latency model's delay, then a ``delay`` fault's; what is left to answer."""
+        state = self.state
+        if state.latency is not None:
+            await asyncio.sleep(state.latency.sample(state.latency_rng))
+        if isinstance(step, Delay):
+            await asyncio.sleep(step.delay_ms / 1000)
+            return None
+        return step
+
     # --- inference ------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request, note: _Note) -> web.StreamResponse:
         outcome = self.chat_outcome(await _read_body(request, note, self.limit))
         if isinstance(outcome, _Refused):
             return _invalid(outcome.error, note)
-        step = self._take("chat", note)
-        if self.config.latency_ms:
-            await asyncio.sleep(self.config.latency_ms / 1000)
+        step = self._arrange("chat", outcome, note) if self.arranged else self._take("chat", note)
+        if step is not None or self.state.latency is not None:
+            step = await self._wait(step)
         if step is None:
             if outcome.stream:
                 return await self._stream(request, note, outcome.text, ())
             return _json(200, outcome.body, note)
         if isinstance(step, StatusStep):
             return _answer(status_answer(step), note)
+        if isinstance(step, FaultStep):
+            if outcome.stream or isinstance(step, STREAM_FAULTS):
+                # Stream faults answer with a stream even to a plain request: the fault matters.
+                return await self._fault(request, note, step, b"", stream_events(outcome.text))
+            return await self._fault(request, note, step, outcome.body, None)
         text = outcome.text if step.text is None else step.text
         if outcome.stream:
             return await self._stream(request, note, text, step.headers)
@@ -322,15 +492,31 @@ class _Routes:
     async def _stream(
         self, request: web.Request, note: _Note, text: str, headers: tuple[tuple[str, str], ...]
     ) -> web.StreamResponse:
+        return await self._send_events(request, note, stream_events(text), headers)
+
+    async def _send_events(
+        self,
+        request: web.Request,
+        note: _Note,
+        events: tuple[bytes, ...] | list[bytes],
+        headers: tuple[tuple[str, str], ...] = (),
+        *,
+        end: bool = True,
+    ) -> web.StreamResponse:
+        """An event stream; ``end=False`` closes the socket after the events instead of ending
+        the chunked body (a cut stream)."""
         response = web.StreamResponse(headers=_SSE_HEADERS)
-        response.headers.extend(headers)
-        events = stream_events(text)
-        note.answer, note.content_type = b"".join(events), "text/event-stream"
+        if headers:
+            response.headers.extend(headers)
+        note.answer, note.content_type = b"".join(events), _SSE_TYPE
         await response.prepare(request)
         try:
             for event in events:
                 await response.write(event)
-            await response.write_eof()
+            if end:
+                await response.write_eof()
+            elif request.transport is not None:
+                request.transport.close()  # after what is buffered: the events arrive, then EOF
         except ConnectionError:
             note.source = "disconnected"  # the client stopped reading: not an error here
         return response
@@ -339,17 +525,97 @@ class _Routes:
         outcome = self.image_outcome(await _read_body(request, note, self.limit))
         if isinstance(outcome, _Refused):
             return _invalid(outcome.error, note)
-        step = self._take("image", note)
-        if self.config.latency_ms:
-            await asyncio.sleep(self.config.latency_ms / 1000)
+        step = self._arrange("image", outcome, note) if self.arranged else self._take("image", note)
+        if step is not None or self.state.latency is not None:
+            step = await self._wait(step)
         if isinstance(step, StatusStep):
             return _answer(status_answer(step), note)
+        if isinstance(step, FaultStep):
+            generated = f"{self._origin(request)}/images/{outcome.name}.png"
+            body = json.dumps({"url": generated}).encode()
+            return await self._fault(request, note, step, body, None)
         url = step.text if step is not None else None
         if url is None:
             url = f"{self._origin(request)}/images/{outcome.name}.png"
         response = _json(200, json.dumps({"url": url}).encode(), note)
         if step is not None:
             response.headers.extend(step.headers)
+        return response
+
+    # --- faults on the wire ---------------------------------------------------------------------
+
+    async def _fault(
+        self,
+        request: web.Request,
+        note: _Note,
+        step: FaultStep,
+        body: bytes,
+        events: tuple[bytes, ...] | None,
+    ) -> web.StreamResponse:
+        """Play a fault instead of the answer: ``body`` (JSON) or ``events`` (a stream).
+
+        The faults that close the socket return a response aiohttp then fails to send, quietly
+        (it ignores a connection that is gone); the journal gets ``note.status`` instead, 0 when
+        no status line went out.
+        """
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            note.source = "disconnected"
+            return web.Response(status=499)
+        if isinstance(step, ConnectionReset):
+            note.status = 0
+            _abort(transport)
+            return web.Response()
+        if isinstance(step, EmptyResponse):
+            note.status = 0
+            transport.close()
+            return web.Response()
+        if isinstance(step, Garbage):
+            data = garbage_bytes(self.state.fault_rng, step.size)
+            note.status, note.answer = 0, data
+            transport.write(data)
+            transport.close()
+            return web.Response()
+        if isinstance(step, Dribble):
+            return await self._dribble(request, note, step, body, events)
+        if events is not None and isinstance(step, StreamCut):
+            return await self._send_events(
+                request, note, cut_events(events, step.after_events), end=False
+            )
+        if events is not None and isinstance(step, StreamMalformed):
+            return await self._send_events(request, note, malformed_events(events, step))
+        if isinstance(step, StreamMalformed):  # not a stream: a 200 whose body is not JSON
+            return _json(200, malformed_body(body), note)
+        # truncated_body, and stream_cut on an answer that is not a stream
+        keep = step.keep_bytes if isinstance(step, TruncatedBody) else None
+        full, kind = (b"".join(events), _SSE_TYPE) if events is not None else (body, JSON_TYPE)
+        sent = truncate(full, keep)
+        note.status, note.answer, note.content_type = 200, sent, kind
+        transport.write(raw_head(200, "OK", kind, len(full)) + sent)
+        transport.close()
+        return web.Response()
+
+    async def _dribble(
+        self,
+        request: web.Request,
+        note: _Note,
+        step: Dribble,
+        body: bytes,
+        events: tuple[bytes, ...] | None,
+    ) -> web.StreamResponse:
+        if events is not None:
+            data, response = b"".join(events), web.StreamResponse(headers=_SSE_HEADERS)
+        else:
+            data, response = body, web.StreamResponse(headers={"Content-Type": JSON_TYPE})
+            response.content_length = len(data)
+        note.answer, note.content_type = data, response.content_type
+        pieces = split_evenly(data, step.chunks)
+        pause = step.duration_ms / 1000 / len(pieces)
+        await response.prepare(request)
+        for piece in pieces:
+            await asyncio.sleep(pause)
+            await response.write(piece)
+        await response.write_eof()
         return response
 
     def _origin(self, request: web.Request) -> str:
@@ -402,9 +668,21 @@ class _Routes:
     # --- admin ----------------------------------------------------------------------------------
 
     def admin(self, handler: _Handler) -> _Handler:
+        token = self.config.admin_token
+
         async def guarded(request: web.Request, note: _Note) -> web.StreamResponse:
             if self.config.admin_loopback_only and not _is_loopback(request.remote):
-                return _error(403, "the admin API answers loopback clients only", "remote", note)
+                if token is None:
+                    message = (
+                        "the admin API answers loopback clients only"
+                        " (start the mock with --admin-token to let others in)"
+                    )
+                    return _error(403, message, "remote", note)
+                if not _bearer_matches(request.headers.get("Authorization"), token):
+                    message = "the admin API needs 'Authorization: Bearer <admin token>' here"
+                    response = _error(401, message, "authorization", note)
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="websim-mock admin"'
+                    return response
             return await handler(request, note)
 
         return guarded
@@ -507,6 +785,14 @@ def create_app(
     journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES,
     admin_loopback_only: bool = True,
     public_url: str | None = None,
+    latency: str | None = None,
+    rate_limit: str | None = None,
+    rate_burst: int | None = None,
+    rate_limit_scope: str = "global",
+    chaos: float = 0.0,
+    chaos_mix: str | None = None,
+    directives: bool = False,
+    admin_token: str | None = None,
 ) -> web.Application:
     """A fresh mock Websim as an ``aiohttp.web.Application``, ready to embed or run.
 
@@ -523,5 +809,13 @@ def create_app(
         journal_body_bytes=journal_body_bytes,
         admin_loopback_only=admin_loopback_only,
         public_url=public_url,
+        latency=latency,
+        rate_limit=rate_limit,
+        rate_burst=rate_burst,
+        rate_limit_scope=rate_limit_scope,
+        chaos=chaos,
+        chaos_mix=chaos_mix,
+        directives=directives,
+        admin_token=admin_token,
     )
     return build_app(MockState(config))

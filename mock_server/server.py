@@ -1,20 +1,28 @@
 """Run the mock: ``MockServer`` (async context manager) and ``ThreadedMockServer`` (its own thread).
 
 Both listen through ``serve``, which wraps aiohttp's protocol in a ``HeaderFixer`` so that the
-header names real clients send (``websim-flags;``) are accepted; see ``mock_server.wire``.
+header names real clients send (``websim-flags;``) are accepted; see ``mock_server.wire``. It
+also makes aiohttp's own answers to requests it cannot parse JSON like the mock's (a header
+block over aiohttp's limits gets a 431), logged at DEBUG: client input is not a server error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+import logging
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
 from .app import build_app
+from .replies import JSON_TYPE, error_body
 from .state import (
     DEFAULT_JOURNAL_BODY_BYTES,
     DEFAULT_JOURNAL_SIZE,
@@ -26,10 +34,77 @@ from .state import (
 )
 from .wire import HeaderFixer
 
-__all__ = ["LenientProtocol", "MockServer", "ThreadedMockServer", "serve"]
+__all__ = ["LenientProtocol", "MockServer", "ThreadedMockServer", "is_loopback_host", "serve"]
 
 _T = TypeVar("_T")
-StepLike = int | Mapping[str, Any] | Step
+StepLike = int | str | Mapping[str, Any] | Step
+logger = logging.getLogger("mock_server")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether binding ``host`` keeps the server to this machine (``localhost``, 127.x, ::1).
+
+    An empty host or ``0.0.0.0``/``::`` means every interface; any other name may resolve to a
+    public address: both are not loopback.
+    """
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())[:160]
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's connection handler, answering requests it cannot parse with the mock's JSON.
+
+    ``serve`` switches each new handler to this class (it adds no state, hence the empty
+    slots); anything but a 4xx (a handler that escaped the app's wrapper) goes to aiohttp's own
+    method and log.
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not 400 <= status < 500:
+            return super().handle_error(request, status, exc, message)
+        logger.debug("unparsable request from %s: %s", request.remote, exc)
+        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
+            raise ConnectionError("Response is sent already")
+        text = getattr(exc, "message", None) or message or str(exc)
+        field = None
+        if isinstance(exc, LineTooLong) or "Too many headers" in str(text):
+            status, field = 431, "headers"
+            text = (
+                "the request line or a header line is longer than 8190 bytes,"
+                " or there are more than 128 header lines"
+            )
+        else:
+            text = f"the request is not valid HTTP/1.1: {_one_line(text)}"
+        body = error_body(text, field)
+        response = web.Response(status=status, body=body, content_type=JSON_TYPE)
+        response.force_close()
+        return response
+
+
+def _with_json_errors(handler: RequestHandler) -> RequestHandler:
+    if type(handler) is RequestHandler:
+        # An aiohttp whose handler layout differs keeps its own plain-text answers.
+        with contextlib.suppress(TypeError):
+            handler.__class__ = _JsonErrorHandler
+    return handler
 
 
 class LenientProtocol(asyncio.Protocol):
@@ -72,7 +147,16 @@ async def serve(
     server = runner.server
     if server is None:
         raise RuntimeError("call runner.setup() first")
-    factory: Any = (lambda: LenientProtocol(server())) if lenient_headers else server
+    if lenient_headers:
+
+        def factory() -> asyncio.Protocol:
+            return LenientProtocol(_with_json_errors(server()))
+
+    else:
+
+        def factory() -> asyncio.Protocol:
+            return _with_json_errors(server())
+
     return await asyncio.get_running_loop().create_server(factory, host, port)
 
 
@@ -107,6 +191,14 @@ class MockServer:
         journal_size: int = DEFAULT_JOURNAL_SIZE,
         journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES,
         admin_loopback_only: bool = True,
+        latency: str | None = None,
+        rate_limit: str | None = None,
+        rate_burst: int | None = None,
+        rate_limit_scope: str = "global",
+        chaos: float = 0.0,
+        chaos_mix: str | None = None,
+        directives: bool = False,
+        admin_token: str | None = None,
         lenient_headers: bool = True,
         access_log: bool = False,
         shutdown_timeout: float = 2.0,
@@ -120,6 +212,14 @@ class MockServer:
             journal_size=journal_size,
             journal_body_bytes=journal_body_bytes,
             admin_loopback_only=admin_loopback_only,
+            latency=latency,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
+            rate_limit_scope=rate_limit_scope,
+            chaos=chaos,
+            chaos_mix=chaos_mix,
+            directives=directives,
+            admin_token=admin_token,
         )
         self.state = MockState(self.config)
         self.app = build_app(self.state)
@@ -183,7 +283,8 @@ class MockServer:
         """Queue answers for the next requests to ``"chat"``, ``"image"`` or ``"any"``.
 
         ``server.script("chat", [429, 429, 200])``; a step is a status (200 = normal answer),
-        ``{"status": ..., "headers": ..., "body": ...}`` or ``{"reply": "text"}``.
+        ``{"status": ..., "headers": ..., "body": ...}``, ``{"reply": "text"}``, a fault
+        ``{"fault": "stream_cut", "after_events": 2}`` or a fault's name (``"connection_reset"``).
         """
         self.state.script(endpoint, list(steps))
 

@@ -8,19 +8,33 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
+
+from .latency import MAX_LATENCY_MS, FixedLatency, LatencyModel, parse_latency
+from .ratelimit import RATE_SCOPES, RateLimiter, RateScope, parse_rate
 
 __all__ = [
     "DEFAULT_JOURNAL_BODY_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
     "ENDPOINTS",
+    "FAULT_KINDS",
+    "FAULT_STEPS",
+    "MAX_FAULT_MS",
     "SCOPES",
+    "ConnectionReset",
+    "Delay",
+    "Dribble",
+    "EmptyResponse",
     "Endpoint",
+    "FaultStep",
+    "Garbage",
     "Journal",
     "JournalEntry",
     "MockConfig",
@@ -31,6 +45,9 @@ __all__ = [
     "StatusStep",
     "Step",
     "StepError",
+    "StreamCut",
+    "StreamMalformed",
+    "TruncatedBody",
     "parse_json_strictly",
     "parse_scope",
     "parse_step",
@@ -48,7 +65,7 @@ DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
 
 # RFC 9110 token: what a header name may be made of.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Headers a step may not set: they would break the framing of the answer (faults come later).
+# Headers a step may not set: they would break the framing of the answer (fault steps do that).
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -77,12 +94,54 @@ class MockConfig:
     admin_loopback_only: bool = True
     # The origin image URLs point at when a request carries no usable Host header.
     public_url: str | None = None
+    # Misbehaviour on demand (all off by default). latency: "fixed:MS", "uniform:LOW,HIGH",
+    # "lognormal:MEDIAN,SIGMA"; rate_limit: "5/s", "300/min"; chaos: the fraction of requests
+    # that get an outcome from chaos_mix ("429:3,connection_reset:1", see mock_server.chaos).
+    latency: str | None = None
+    rate_limit: str | None = None
+    rate_burst: int | None = None
+    rate_limit_scope: str = "global"
+    chaos: float = 0.0
+    chaos_mix: str | None = None
+    directives: bool = False
+    # Lets non-loopback clients use the admin API with "Authorization: Bearer <token>".
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, not {self.seed!r}")
         if not self.latency_ms >= 0:  # also refuses NaN
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms!r}")
+        if self.latency_ms > MAX_LATENCY_MS:
+            raise ValueError(f"latency_ms must be <= {MAX_LATENCY_MS:.0f}, not {self.latency_ms!r}")
+        if self.latency is not None:
+            if self.latency_ms:
+                raise ValueError("give latency_ms or latency, not both")
+            parse_latency(self.latency)
+        if self.rate_limit is not None:
+            parse_rate(self.rate_limit)
+        elif self.rate_burst is not None:
+            raise ValueError("rate_burst needs rate_limit")
+        if self.rate_burst is not None and (
+            isinstance(self.rate_burst, bool)
+            or not isinstance(self.rate_burst, int)
+            or self.rate_burst < 1
+        ):
+            raise ValueError(f"rate_burst must be an integer >= 1, not {self.rate_burst!r}")
+        if self.rate_limit_scope not in RATE_SCOPES:
+            raise ValueError(
+                f"rate_limit_scope must be 'global' or 'project', not {self.rate_limit_scope!r}"
+            )
+        if isinstance(self.chaos, bool) or not 0 <= self.chaos <= 1:
+            raise ValueError(f"chaos must be a fraction 0..1, not {self.chaos!r}")
+        if self.chaos_mix is not None:
+            from .chaos import parse_mix  # chaos imports this module
+
+            parse_mix(self.chaos_mix)
+        if self.admin_token is not None and not (
+            isinstance(self.admin_token, str) and self.admin_token.strip()
+        ):
+            raise ValueError("admin_token must be a non-empty string")
         if self.max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be >= 1, not {self.max_body_bytes!r}")
         if self.journal_size < 0:
@@ -132,7 +191,154 @@ class StatusStep:
         return out
 
 
-Step = ReplyStep | StatusStep
+# --- fault steps: misbehaviour on the wire -------------------------------------------------------
+# Every duration and count has an upper bound, so that no script can hang the server.
+
+MAX_FAULT_MS = 60_000
+_MAX_COUNT = 10_000
+_MAX_GARBAGE = 64 * 1024
+_MAX_KEEP = 100 * 1024 * 1024
+
+
+def _check_param(value: object, where: str, lo: int, hi: int, integer: bool) -> None:
+    what = "an integer" if integer else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and not isinstance(value, int))
+        or not (lo <= value <= hi)  # also refuses NaN
+    ):
+        shown = f"{value!r:.40}" if isinstance(value, (int, float, str)) else _type(value)
+        raise StepError(where, f"must be {what} {lo}..{hi}, not {shown}")
+
+
+@dataclass(frozen=True)
+class FaultStep:
+    """Base of the fault steps: what happens on the socket instead of (or around) the answer.
+
+    ``to_json()`` gives ``{"fault": NAME, **parameters}``; ``parse_step`` reads it back, and a
+    bare name (``"connection_reset"``) is the fault with its default parameters.
+    """
+
+    kind: ClassVar[str] = "fault"
+    fault: ClassVar[str] = ""
+    # Parameter name -> (lowest, highest, integer only); checked by parse_step and the constructor.
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {}
+
+    def __post_init__(self) -> None:
+        for name, (lo, hi, integer) in self.limits.items():
+            value = getattr(self, name)
+            if value is not None:
+                _check_param(value, f"{self.fault}.{name}", lo, hi, integer)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"fault": self.fault}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                out[item.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class ConnectionReset(FaultStep):
+    """Abort the connection without answering (an RST): the client sees a reset."""
+
+    fault: ClassVar[str] = "connection_reset"
+
+
+@dataclass(frozen=True)
+class EmptyResponse(FaultStep):
+    """Close the connection after reading the request, without sending a byte (a FIN)."""
+
+    fault: ClassVar[str] = "empty_response"
+
+
+@dataclass(frozen=True)
+class Garbage(FaultStep):
+    """Send ``size`` seeded random bytes that are not HTTP, then close."""
+
+    size: int = 64
+    fault: ClassVar[str] = "garbage"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {"size": (1, _MAX_GARBAGE, True)}
+
+
+@dataclass(frozen=True)
+class TruncatedBody(FaultStep):
+    """Send the headers with the full Content-Length, ``keep_bytes`` of the body, then close.
+
+    ``None`` keeps half the body; at most all but its last byte is ever sent.
+    """
+
+    keep_bytes: int | None = None
+    fault: ClassVar[str] = "truncated_body"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {"keep_bytes": (0, _MAX_KEEP, True)}
+
+
+@dataclass(frozen=True)
+class Delay(FaultStep):
+    """Answer normally after ``delay_ms`` milliseconds."""
+
+    delay_ms: float = 1000
+    fault: ClassVar[str] = "delay"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {"delay_ms": (0, MAX_FAULT_MS, False)}
+
+
+@dataclass(frozen=True)
+class Dribble(FaultStep):
+    """Send the normal answer's body in ``chunks`` pieces spread over ``duration_ms``.
+
+    The headers go at once; piece ``i`` (from 1) leaves at ``i * duration_ms / chunks``.
+    """
+
+    chunks: int = 10
+    duration_ms: float = 1000
+    fault: ClassVar[str] = "dribble"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {
+        "chunks": (1, _MAX_COUNT, True),
+        "duration_ms": (0, MAX_FAULT_MS, False),
+    }
+
+
+@dataclass(frozen=True)
+class StreamCut(FaultStep):
+    """Stream ``after_events`` events of the answer, then close: no ``[DONE]``, no last chunk."""
+
+    after_events: int = 1
+    fault: ClassVar[str] = "stream_cut"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {"after_events": (0, _MAX_COUNT, True)}
+
+
+@dataclass(frozen=True)
+class StreamMalformed(FaultStep):
+    """Stream the answer with a ``data: {not json`` event after ``after_events`` events.
+
+    ``None`` puts it in the middle; the stream then goes on and ends with ``[DONE]``.
+    """
+
+    after_events: int | None = None
+    fault: ClassVar[str] = "stream_malformed"
+    limits: ClassVar[dict[str, tuple[int, int, bool]]] = {"after_events": (0, _MAX_COUNT, True)}
+
+
+FAULT_STEPS: dict[str, type[FaultStep]] = {
+    cls.fault: cls
+    for cls in (
+        ConnectionReset,
+        EmptyResponse,
+        Garbage,
+        TruncatedBody,
+        Delay,
+        Dribble,
+        StreamCut,
+        StreamMalformed,
+    )
+}
+FAULT_KINDS: tuple[str, ...] = tuple(FAULT_STEPS)
+# Faults that only make sense for a chat stream: refused when scripted for the image endpoint.
+STREAM_FAULTS = (StreamCut, StreamMalformed)
+
+Step = ReplyStep | StatusStep | FaultStep
 
 
 def _type(value: object) -> str:
@@ -204,23 +410,45 @@ def _status_step(data: Mapping[str, Any], where: str) -> Step:
     return StatusStep(status, headers, body)
 
 
-# The key that names a step's kind, and its parser. Issue 4 adds "fault" here.
-_STEP_PARSERS = {"reply": _reply_step, "status": _status_step}
+def _fault_class(name: object, where: str) -> type[FaultStep]:
+    cls = FAULT_STEPS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        known = ", ".join(FAULT_KINDS)
+        raise StepError(where, f"unknown fault {name!r:.40} (known: {known})")
+    return cls
+
+
+def _fault_step(data: Mapping[str, Any], where: str) -> Step:
+    cls = _fault_class(data["fault"], f"{where}.fault")
+    _check_keys(data, frozenset({"fault", *cls.limits}), where)
+    for name, (lo, hi, integer) in cls.limits.items():
+        if name in data:
+            _check_param(data[name], f"{where}.{name}", lo, hi, integer)
+    return cls(**{name: data[name] for name in cls.limits if name in data})
+
+
+# The key that names a step's kind, and its parser.
+_STEP_PARSERS = {"reply": _reply_step, "status": _status_step, "fault": _fault_step}
 
 
 def parse_step(value: object, where: str = "step") -> Step:
-    """A step from its JSON form: ``200``, ``429``, ``{"status": ...}`` or ``{"reply": ...}``.
+    """A step from its JSON form: ``200``, ``429``, ``{"status": ...}``, ``{"reply": ...}``,
+    ``{"fault": ...}`` or a fault's bare name (``"connection_reset"``).
 
     An integer is shorthand: 200 is a normal answer, any other status its built-in body.
-    A ``ReplyStep`` or ``StatusStep`` passes through unchanged.
+    A step object passes through unchanged.
     """
-    if isinstance(value, (ReplyStep, StatusStep)):
+    if isinstance(value, (ReplyStep, StatusStep, FaultStep)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         status = _parse_status(value, where)
         return ReplyStep() if status == 200 else StatusStep(status)
+    if isinstance(value, str):
+        return _fault_class(value, where)()
     if not isinstance(value, Mapping):
-        raise StepError(where, f"must be a status code or an object, not {_type(value)}")
+        raise StepError(
+            where, f"must be a status code, a fault's name or an object, not {_type(value)}"
+        )
     kinds = [key for key in _STEP_PARSERS if key in value]
     if len(kinds) != 1:
         names = " or ".join(f"'{k}'" for k in _STEP_PARSERS)
@@ -486,24 +714,77 @@ class Journal:
 
 
 class MockState:
-    """A server's mutable state: its options, the script queue, the journal, handler errors."""
+    """A server's mutable state: its options, the script queue, the journal, handler errors,
+    and what misbehaviour needs between requests (rate-limit buckets, seeded generators)."""
 
-    __slots__ = ("config", "errors", "journal", "public_url", "scripts")
+    __slots__ = (
+        "chaos",
+        "config",
+        "errors",
+        "fault_rng",
+        "journal",
+        "latency",
+        "latency_rng",
+        "limiter",
+        "public_url",
+        "scripts",
+    )
 
-    def __init__(self, config: MockConfig | None = None) -> None:
-        self.config = config or MockConfig()
+    def __init__(
+        self, config: MockConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from .chaos import Chaos  # chaos imports this module
+
+        self.config = config = config or MockConfig()
         # Where image URLs point when a request has no usable Host header; set once listening.
-        self.public_url = self.config.public_url
+        self.public_url = config.public_url
         self.scripts = ScriptQueue()
-        self.journal = Journal(self.config.journal_size, self.config.journal_body_bytes)
+        self.journal = Journal(config.journal_size, config.journal_body_bytes)
         # Unexpected exceptions from handlers, for the pytest plugin to re-raise at teardown.
         self.errors: list[BaseException] = []
+        self.latency: LatencyModel | None = None
+        if config.latency is not None:
+            self.latency = parse_latency(config.latency)
+        elif config.latency_ms:
+            self.latency = FixedLatency(config.latency_ms)
+        self.limiter: RateLimiter | None = None
+        if config.rate_limit is not None:
+            scope: RateScope = "project" if config.rate_limit_scope == "project" else "global"
+            rate = parse_rate(config.rate_limit)
+            self.limiter = RateLimiter(rate, config.rate_burst, scope, clock)
+        self.chaos = Chaos(config.chaos, config.chaos_mix, config.seed) if config.chaos else None
+        self.latency_rng = self.fault_rng = random.Random()
+        self._reseed()
+
+    def _reseed(self) -> None:
+        seed = self.config.seed
+        self.latency_rng = random.Random(f"websim-mock/latency/{seed}")
+        self.fault_rng = random.Random(f"websim-mock/faults/{seed}")
+        if self.chaos is not None:
+            self.chaos.reset()
 
     def script(self, scope: object, steps: object) -> int:
-        """Parse and queue steps for ``"chat"``, ``"image"`` or ``"any"``; returns the count."""
-        return self.scripts.add(parse_scope(scope), parse_steps(steps))
+        """Parse and queue steps for ``"chat"``, ``"image"`` or ``"any"``; returns the count.
+
+        Stream faults scripted for ``"image"`` are refused (an image answer is no stream).
+        """
+        where = parse_scope(scope)
+        parsed = parse_steps(steps)
+        if where == "image":
+            for i, step in enumerate(parsed):
+                if isinstance(step, STREAM_FAULTS):
+                    raise StepError(
+                        f"responses[{i}].fault",
+                        f"{step.fault} is for chat streams; an image answer is not a stream"
+                        " (truncated_body cuts it)",
+                    )
+        return self.scripts.add(where, parsed)
 
     def reset(self) -> None:
-        """Empty the journal and the scripts (handler errors are kept for the teardown check)."""
+        """Empty the journal and the scripts, refill the rate-limit buckets and start the seeded
+        sequences (chaos, latency, garbage) over; handler errors are kept for the teardown check."""
         self.scripts.clear()
         self.journal.clear()
+        if self.limiter is not None:
+            self.limiter.reset()
+        self._reseed()
