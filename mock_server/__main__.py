@@ -22,7 +22,7 @@ from .ratelimit import parse_rate
 from .server import MockServer, is_loopback_host
 from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES
 
-__all__ = ["main"]
+__all__ = ["main", "mock_options"]
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -203,6 +203,28 @@ def _warn_if_exposed(host: str) -> None:
         )
 
 
+def mock_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``MockServer`` keywords for the parsed flags (the admin token may come from the env)."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "seed": args.seed,
+        "strict_ids": args.strict_ids,
+        "latency_ms": args.latency_ms,
+        "max_body_bytes": args.max_body_bytes,
+        "journal_size": args.journal_size,
+        "latency": args.latency,
+        "rate_limit": args.rate_limit,
+        "rate_burst": args.rate_burst,
+        "rate_limit_scope": args.rate_limit_scope,
+        "chaos": args.chaos,
+        "chaos_mix": args.chaos_mix,
+        "directives": args.directives,
+        "admin_token": args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
+        "access_log": args.log_level == "DEBUG",
+    }
+
+
 async def _serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -211,24 +233,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with cassette_server(args) or MockServer(
-            host=args.host,
-            port=args.port,
-            seed=args.seed,
-            strict_ids=args.strict_ids,
-            latency_ms=args.latency_ms,
-            max_body_bytes=args.max_body_bytes,
-            journal_size=args.journal_size,
-            latency=args.latency,
-            rate_limit=args.rate_limit,
-            rate_burst=args.rate_burst,
-            rate_limit_scope=args.rate_limit_scope,
-            chaos=args.chaos,
-            chaos_mix=args.chaos_mix,
-            directives=args.directives,
-            admin_token=args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
-            access_log=args.log_level == "DEBUG",
-        ) as server:
+        async with cassette_server(args) or MockServer(**mock_options(args)) as server:
             print(f"websim mock server listening on {server.url}", flush=True)
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
@@ -239,12 +244,12 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    command = _parser()
+    args = command.parse_args(argv)
     if args.rate_burst is not None and args.rate_limit is None:
-        parser.error("--rate-burst needs --rate-limit")
+        command.error("--rate-burst needs --rate-limit")
     if args.latency is not None and args.latency_ms:
-        parser.error("--latency and --latency-ms exclude each other")
+        command.error("--latency and --latency-ms exclude each other")
     _refuse_with_cassettes(args)
     _warn_if_exposed(args.host)
     logging.basicConfig(

@@ -32,7 +32,6 @@ from multidict import CIMultiDict
 from websim_core.errors import InvalidRequestError
 from websim_core.protocol import (
     DEFAULT_ASPECT_RATIO,
-    content_text,
     parse_aspect_ratio,
     validate_chat_body,
     validate_image_body,
@@ -288,9 +287,14 @@ def _strip_directive(messages: list[Any]) -> tuple[Step | None, list[Any]]:
         new_content: Any = rest
     else:
         part_index = next(
-            (j for j, part in enumerate(content) if content_text([part]) or "text" in part), None
+            (
+                j
+                for j, part in enumerate(content)
+                if part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+            ),
+            None,
         )
-        if part_index is None or not isinstance(content[part_index].get("text"), str):
+        if part_index is None:
             return None, messages
         found = _directive(content[part_index]["text"], f"{where}[{part_index}].text")
         if found is None:
@@ -358,7 +362,7 @@ class _Routes:
         self.chat_outcome = functools.partial(chat_outcome, state.config)
         self.image_outcome = functools.partial(image_outcome, state.config)
         # One flag for everything that only misbehaviour needs: the default path checks it once.
-        self.arranged = bool(directed or state.limiter or state.chaos)
+        self.arranged = directed or state.limiter is not None or state.chaos is not None
         self.openapi = json.dumps(openapi_spec(_VERSION), indent=1).encode()
 
     # The one wrapper every handler goes through: errors become JSON, requests are journaled.

@@ -9,8 +9,8 @@ like a scripted step::
     [[websim-mock: reply="Just this."]] Hello            -> this answer instead of the generated one
 
 Keys: ``status`` (with ``retry_after``), ``reply`` (a double-quoted JSON string or one word),
-``fault`` and that fault's parameters (``after`` is short for ``after_events``). Values are
-words or double-quoted JSON strings. A content that starts like a directive but is not a valid
+``fault`` and that fault's parameters (``after`` is short for ``after_events``). Items are separated
+by spaces or commas; values are words or double-quoted JSON strings. A content that starts like a directive but is not a valid
 one is a ``StepError`` (the mock answers 400), never silently ignored.
 """
 
@@ -26,7 +26,7 @@ __all__ = ["DIRECTIVE_PREFIX", "parse_directive"]
 DIRECTIVE_PREFIX = "[[websim-mock:"
 _START_RE = re.compile(r"\s*\[\[\s*websim-mock\s*:", re.IGNORECASE)
 _ITEM_RE = re.compile(
-    r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s\]"]+)\s*,?', re.DOTALL
+    r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s\]",]+)\s*,?', re.DOTALL
 )
 _END_RE = re.compile(r"\s*\]\]")
 _INT_RE = re.compile(r"-?[0-9]+")

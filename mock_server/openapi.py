@@ -5,6 +5,7 @@ Kept as plain data next to the app so a test can check that each route has an en
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from websim_core.ids import LENIENT_ID_PATTERN
@@ -12,6 +13,7 @@ from websim_core.protocol import KNOWN_ROLES
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 from .replies import BUILTIN_STATUSES
+from .state import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS
 
 __all__ = ["openapi_spec"]
 
@@ -24,13 +26,51 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     reasons = {
-        400: "malformed request: invalid JSON, a missing or wrongly typed field, a bad project ID",
-        403: "admin API called from a non-loopback address",
+        400: "malformed request: invalid JSON, a missing or wrongly typed field, a bad project ID"
+        " (or a bad in-band directive, with --directives)",
+        401: "admin API called from a non-loopback address without the --admin-token bearer token",
+        403: "admin API called from a non-loopback address, and no --admin-token was given",
         404: "unknown path",
         405: "wrong method",
         413: "body larger than --max-body-bytes",
     }
     return {str(s): _json(_ERROR, reasons[s]) for s in statuses}
+
+
+def _fault_schemas() -> list[dict[str, Any]]:
+    """One schema per fault kind, from the step classes' parameters and their limits."""
+    out: list[dict[str, Any]] = []
+    for name, cls in FAULT_STEPS.items():
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        properties: dict[str, Any] = {"fault": {"const": name}}
+        for param, (lo, hi, integer) in cls.limits.items():
+            schema: dict[str, Any] = {
+                "type": "integer" if integer else "number",
+                "minimum": lo,
+                "maximum": hi,
+            }
+            if defaults.get(param) is not None:
+                schema["default"] = defaults[param]
+            properties[param] = schema
+        doc = " ".join((cls.__doc__ or "").split("\n\n")[0].replace("``", "").split())
+        out.append(
+            {
+                "type": "object",
+                "required": ["fault"],
+                "additionalProperties": False,
+                "properties": properties,
+                "description": doc,
+            }
+        )
+    return out
+
+
+_RATE_LIMITED = {
+    "description": "Rate limited (--rate-limit): text 'Rate limit exceeded' with Retry-After"
+    " in whole seconds; also any scripted or chaos status",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
 
 
 def openapi_spec(version: str) -> dict[str, Any]:
@@ -89,7 +129,18 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
-        ]
+            {
+                "type": "string",
+                "enum": list(FAULT_KINDS),
+                "description": "Shorthand: the fault with its default parameters.",
+            },
+            *_fault_schemas(),
+        ],
+        "description": "One scripted answer. Faults misbehave on the socket: connection_reset"
+        " (RST, no answer), empty_response (close, no bytes), garbage (random non-HTTP bytes),"
+        " truncated_body (full Content-Length, part of the body), delay, dribble (the answer in"
+        " slow pieces), stream_cut (some events, then close without [DONE]), stream_malformed"
+        f" (a non-JSON event in the stream). Durations are capped at {MAX_FAULT_MS} ms.",
     }
     return {
         "openapi": "3.1.0",
@@ -141,6 +192,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                             },
                         },
                         **_errors(400, 405, 413),
+                        "429": _RATE_LIMITED,
                     },
                 }
             },
@@ -179,6 +231,7 @@ def openapi_spec(version: str) -> dict[str, Any]:
                             "Where the image is",
                         ),
                         **_errors(400, 405, 413),
+                        "429": _RATE_LIMITED,
                     },
                 }
             },
@@ -221,17 +274,17 @@ def openapi_spec(version: str) -> dict[str, Any]:
             },
             "/__admin/requests": {
                 "get": {
-                    "summary": "The journal: requests received, oldest first (admin, loopback only)",
+                    "summary": "The journal: requests received, oldest first (admin: loopback, or the admin token)",
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Journal"}, "The journal"),
-                        **_errors(403),
+                        **_errors(401, 403),
                     },
                 }
             },
             "/__admin/reset": {
                 "post": {
-                    "summary": "Empty the journal and the scripts (admin, loopback only)",
-                    "responses": {"200": _json({"type": "object"}, "Done"), **_errors(403)},
+                    "summary": "Empty the journal and the scripts (admin: loopback, or the admin token)",
+                    "responses": {"200": _json({"type": "object"}, "Done"), **_errors(401, 403)},
                 }
             },
             "/__admin/scenarios": {
@@ -268,14 +321,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
                             },
                             "Queued",
                         ),
-                        **_errors(400, 403, 413),
+                        **_errors(400, 401, 403, 413),
                     },
                 },
                 "get": {
-                    "summary": "The steps still waiting, in order (admin, loopback only)",
+                    "summary": "The steps still waiting, in order (admin: loopback, or the admin token)",
                     "responses": {
                         "200": _json({"type": "object"}, "Pending steps"),
-                        **_errors(403),
+                        **_errors(401, 403),
                     },
                 },
             },
