@@ -23,7 +23,8 @@ __all__ = ["websim_server", "websim_server_options"]
 
 @pytest.fixture
 def websim_server_options() -> dict[str, Any]:
-    """Keywords for ``MockServer`` (``seed``, ``strict_ids``, ``latency_ms``...); override me."""
+    """Keywords for ``MockServer`` (``seed``, ``strict_ids``, ``latency_ms``, ``rate_limit``,
+    ``chaos``, ``directives``...); override me."""
     return {}
 
 
