@@ -225,7 +225,7 @@ def mock_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace, mock: MockServer | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -233,7 +233,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with cassette_server(args) or MockServer(**mock_options(args)) as server:
+        async with cassette_server(args) or mock or MockServer(**mock_options(args)) as server:
             print(f"websim mock server listening on {server.url}", flush=True)
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
@@ -255,8 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    mock = None
+    if args.cassettes is None and args.record_to is None:
+        try:
+            mock = MockServer(**mock_options(args))
+        except ValueError as exc:  # an option MockConfig refuses (the flags' types check most)
+            print(f"websim-mock: error: {exc}", file=sys.stderr)
+            return 2
     try:
-        asyncio.run(_serve(args))
+        asyncio.run(_serve(args, mock))
     except OSError as exc:
         print(
             f"websim-mock: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
