@@ -28,6 +28,7 @@ __all__ = [
     "FAULT_STEPS",
     "MAX_FAULT_MS",
     "SCOPES",
+    "STREAM_FAULTS",
     "ConnectionReset",
     "Delay",
     "Dribble",

@@ -41,6 +41,7 @@ from mock_server.faults import (
     split_evenly,
     truncate,
 )
+from mock_server.openapi import openapi_spec
 from mock_server.replies import stream_events
 from mock_server.state import FAULT_KINDS, MockState
 from websim_core import (
@@ -412,3 +413,16 @@ async def test_faults_are_the_same_for_the_same_seed() -> None:
     assert first == again
     assert first != other
     assert len(set(first)) == 3  # each request its own bytes
+
+
+def test_openapi_describes_every_fault() -> None:
+    scenarios = openapi_spec("x")["paths"]["/__admin/scenarios"]["post"]["requestBody"]
+    step = scenarios["content"]["application/json"]["schema"]["properties"]["responses"]["items"]
+    described = {
+        s["properties"]["fault"]["const"]
+        for s in step["oneOf"]
+        if "fault" in s.get("properties", {})
+    }
+    assert described == set(FAULT_KINDS)
+    shorthand = next(s for s in step["oneOf"] if s.get("type") == "string")
+    assert shorthand["enum"] == list(FAULT_KINDS)
