@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .app import STATE_KEY, build_app, create_app, get_state
 from .replies import BUILTIN_STATUSES, chat_reply, image_size
-from .server import LenientProtocol, MockServer, ThreadedMockServer, serve
+from .server import AppServer, LenientProtocol, MockServer, ThreadedMockServer, serve
 from .state import (
     FAULT_KINDS,
     ConnectionReset,
@@ -39,6 +39,7 @@ __all__ = [
     "BUILTIN_STATUSES",
     "FAULT_KINDS",
     "STATE_KEY",
+    "AppServer",
     "ConnectionReset",
     "Delay",
     "Dribble",

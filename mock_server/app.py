@@ -62,9 +62,6 @@ from .replies import (
     stream_events,
 )
 from .state import (
-    DEFAULT_JOURNAL_BODY_BYTES,
-    DEFAULT_JOURNAL_SIZE,
-    DEFAULT_MAX_BODY_BYTES,
     STREAM_FAULTS,
     ConnectionReset,
     Delay,
@@ -779,47 +776,13 @@ def build_app(state: MockState) -> web.Application:
     return app
 
 
-def create_app(
-    *,
-    seed: int = 0,
-    strict_ids: bool = False,
-    latency_ms: float = 0.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    journal_size: int = DEFAULT_JOURNAL_SIZE,
-    journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES,
-    admin_loopback_only: bool = True,
-    public_url: str | None = None,
-    latency: str | None = None,
-    rate_limit: str | None = None,
-    rate_burst: int | None = None,
-    rate_limit_scope: str = "global",
-    chaos: float = 0.0,
-    chaos_mix: str | None = None,
-    directives: bool = False,
-    admin_token: str | None = None,
-) -> web.Application:
+def create_app(**options: Any) -> web.Application:
     """A fresh mock Websim as an ``aiohttp.web.Application``, ready to embed or run.
 
+    The keywords are ``MockConfig``'s fields (``seed``, ``strict_ids``, ``rate_limit``, ...).
     Serve it with ``mock_server.MockServer`` (or ``serve``) to also accept the non-token header
     names real clients send (``websim-flags;``); a plain ``web.AppRunner``/``TCPSite`` answers
     those requests with aiohttp's own 400.
     """
-    config = MockConfig(
-        seed=seed,
-        strict_ids=strict_ids,
-        latency_ms=latency_ms,
-        max_body_bytes=max_body_bytes,
-        journal_size=journal_size,
-        journal_body_bytes=journal_body_bytes,
-        admin_loopback_only=admin_loopback_only,
-        public_url=public_url,
-        latency=latency,
-        rate_limit=rate_limit,
-        rate_burst=rate_burst,
-        rate_limit_scope=rate_limit_scope,
-        chaos=chaos,
-        chaos_mix=chaos_mix,
-        directives=directives,
-        admin_token=admin_token,
-    )
+    config = MockConfig(**options)
     return build_app(MockState(config))

@@ -29,7 +29,8 @@ from websim_core.cassettes import (
     write_atomic,
 )
 
-from .replay import CASSETTE_HEADER, AppServer
+from .replay import CASSETTE_HEADER
+from .server import AppServer
 
 __all__ = ["PROXY_KEY", "ProxyServer", "RecordingProxy", "create_proxy_app"]
 

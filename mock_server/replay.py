@@ -7,7 +7,6 @@ rules, in constant time); a miss answers 404 with JSON naming the closest record
 from __future__ import annotations
 
 import os
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -15,13 +14,12 @@ from aiohttp import web
 from websim_core.cassettes import Hit, ReplayIndex
 from websim_core.cassettes.index import Repeat
 
-from .server import serve
+from .server import AppServer
 
 __all__ = [
     "CASSETTE_HEADER",
     "INDEX_KEY",
     "REPLAYED_FROM_HEADER",
-    "AppServer",
     "ReplayServer",
     "create_replay_app",
 ]
@@ -117,53 +115,6 @@ def create_replay_app(
     app.router.add_get("/__admin/cassettes", _cassettes)
     app.router.add_route("*", "/{tail:.*}", _replay)
     return app
-
-
-class AppServer:
-    """Run an aiohttp app on a local port (0: a free one) with the mock's lenient header parsing."""
-
-    def __init__(self, app: web.Application, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
-        self.host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
-        self._server: Any = None
-        self.url = ""
-
-    async def start(self) -> AppServer:
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        try:
-            self._server = await serve(runner, self.host, self._port)
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        address, port = self._server.sockets[0].getsockname()[:2]
-        address = self.host or address
-        self.url = f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
-        return self
-
-    async def close(self) -> None:
-        server, self._server = self._server, None
-        runner, self._runner = self._runner, None
-        if server is not None:
-            server.close()
-        if runner is not None:
-            await runner.cleanup()
-        if server is not None:
-            await server.wait_closed()
-
-    async def __aenter__(self) -> AppServer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class ReplayServer(AppServer):

@@ -24,9 +24,6 @@ from aiohttp.web_protocol import RequestHandler
 from .app import build_app
 from .replies import JSON_TYPE, error_body
 from .state import (
-    DEFAULT_JOURNAL_BODY_BYTES,
-    DEFAULT_JOURNAL_SIZE,
-    DEFAULT_MAX_BODY_BYTES,
     JournalEntry,
     MockConfig,
     MockState,
@@ -34,9 +31,17 @@ from .state import (
 )
 from .wire import HeaderFixer
 
-__all__ = ["LenientProtocol", "MockServer", "ThreadedMockServer", "is_loopback_host", "serve"]
+__all__ = [
+    "AppServer",
+    "LenientProtocol",
+    "MockServer",
+    "ThreadedMockServer",
+    "is_loopback_host",
+    "serve",
+]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="AppServer")
 StepLike = int | str | Mapping[str, Any] | Step
 logger = logging.getLogger("mock_server")
 
@@ -172,57 +177,25 @@ def _url(host: str | None, sockets: Iterable[Any]) -> str:
     return f"http://{address}:{port}"
 
 
-class MockServer:
-    """A mock Websim on a local port; ``async with MockServer(seed=1) as server: server.url``.
+class AppServer:
+    """Run an aiohttp app on a local port (0: a free one) through ``serve``.
 
-    ``port=0`` (the default) picks a free port. ``script``, ``reset``, ``requests`` and
-    ``errors`` work on the state directly, without HTTP.
+    ``async with AppServer(app) as server: server.url``; the mock, the cassette replay server
+    and the recording proxy are all one of these.
     """
 
     def __init__(
         self,
+        app: web.Application,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        seed: int = 0,
-        strict_ids: bool = False,
-        latency_ms: float = 0.0,
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        journal_size: int = DEFAULT_JOURNAL_SIZE,
-        journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES,
-        admin_loopback_only: bool = True,
-        latency: str | None = None,
-        rate_limit: str | None = None,
-        rate_burst: int | None = None,
-        rate_limit_scope: str = "global",
-        chaos: float = 0.0,
-        chaos_mix: str | None = None,
-        directives: bool = False,
-        admin_token: str | None = None,
         lenient_headers: bool = True,
         access_log: bool = False,
         shutdown_timeout: float = 2.0,
     ) -> None:
+        self.app = app
         self.host = host
-        self.config = MockConfig(
-            seed=seed,
-            strict_ids=strict_ids,
-            latency_ms=latency_ms,
-            max_body_bytes=max_body_bytes,
-            journal_size=journal_size,
-            journal_body_bytes=journal_body_bytes,
-            admin_loopback_only=admin_loopback_only,
-            latency=latency,
-            rate_limit=rate_limit,
-            rate_burst=rate_burst,
-            rate_limit_scope=rate_limit_scope,
-            chaos=chaos,
-            chaos_mix=chaos_mix,
-            directives=directives,
-            admin_token=admin_token,
-        )
-        self.state = MockState(self.config)
-        self.app = build_app(self.state)
         self._port = port
         self._lenient = lenient_headers
         self._access_log = access_log
@@ -239,7 +212,7 @@ class MockServer:
             return port
         return self._port
 
-    async def start(self) -> MockServer:
+    async def start(self: _S) -> _S:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
@@ -252,8 +225,11 @@ class MockServer:
             raise
         self._runner = runner
         self.url = _url(self.host, self._server.sockets)
-        self.state.public_url = self.url
+        self._started()
         return self
+
+    def _started(self) -> None:
+        """Called once the URL is known."""
 
     async def close(self) -> None:
         """Stop listening, close the connections and clean up; safe to call twice."""
@@ -266,7 +242,7 @@ class MockServer:
         if server is not None:
             await server.wait_closed()
 
-    async def __aenter__(self) -> MockServer:
+    async def __aenter__(self: _S) -> _S:
         return await self.start()
 
     async def __aexit__(
@@ -276,6 +252,39 @@ class MockServer:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class MockServer(AppServer):
+    """A mock Websim on a local port; ``async with MockServer(seed=1) as server: server.url``.
+
+    ``port=0`` (the default) picks a free port. The keywords besides the ``AppServer`` ones
+    are ``MockConfig``'s fields (``seed``, ``strict_ids``, ``rate_limit``, ``chaos``, ...).
+    ``script``, ``reset``, ``requests`` and ``errors`` work on the state directly, without HTTP.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        lenient_headers: bool = True,
+        access_log: bool = False,
+        shutdown_timeout: float = 2.0,
+        **options: Any,
+    ) -> None:
+        self.config = MockConfig(**options)
+        self.state = MockState(self.config)
+        super().__init__(
+            build_app(self.state),
+            host=host,
+            port=port,
+            lenient_headers=lenient_headers,
+            access_log=access_log,
+            shutdown_timeout=shutdown_timeout,
+        )
+
+    def _started(self) -> None:
+        self.state.public_url = self.url
 
     # --- the state, without HTTP -------------------------------------------------------------
 
