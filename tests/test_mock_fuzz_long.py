@@ -1,0 +1,78 @@
+"""The seeded request fuzz of ``bench/fuzz.py``, short: 1,000 requests to an in-process mock.
+
+The long run (10,000 requests or more) is ``python bench/fuzz.py --requests 10000 --seed 1``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import mock_server.app
+
+FUZZ_PATH = Path(__file__).resolve().parent.parent / "bench" / "fuzz.py"
+
+
+def _load_fuzz() -> ModuleType:
+    name = "websim_bench_fuzz"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, FUZZ_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+fuzz = _load_fuzz()
+
+
+async def test_a_thousand_fuzzed_requests_get_no_5xx_and_break_nothing() -> None:
+    report = await fuzz.run_fuzz(1000, seed=4, concurrency=8)
+    assert report.ok, report.summary()
+    assert report.server_5xx == 0
+    assert report.healthz == 200
+    # Every family of requests was sent, and the server answered most of them.
+    assert set(report.families) == {
+        "admin",
+        "bytes",
+        "deep",
+        "encoded",
+        "headers",
+        "huge",
+        "json",
+        "paths",
+        "raw",
+        "shaped",
+    }
+    answered = sum(v for k, v in report.statuses.items() if k.isdigit())
+    assert answered >= 950, report.statuses
+    assert report.statuses["200"] > 100  # valid requests are in the mix, not only refusals
+    assert report.statuses["413"] > 0  # bodies past the limit were sent
+
+
+def test_the_generator_is_seeded() -> None:
+    first = [fuzz.Generator(9).next() for _ in range(200)]
+    again = [fuzz.Generator(9).next() for _ in range(200)]
+    assert first == again
+    assert first != [fuzz.Generator(10).next() for _ in range(200)]
+
+
+async def test_the_fuzz_reports_a_broken_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks can fail: a handler that raises is reported, with its 500s."""
+
+    def broken(*args: object) -> bytes:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(mock_server.app, "chat_answer", broken)
+    report = await fuzz.run_fuzz(150, seed=4, concurrency=4)
+    assert not report.ok
+    assert report.server_5xx > 0
+    assert any("planted bug" in e for e in report.handler_errors)
+    assert report.error_logs  # the mock logs each one
