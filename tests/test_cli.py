@@ -192,3 +192,15 @@ def test_console_script_entry_point() -> None:
     (script,) = importlib.metadata.entry_points(group="console_scripts", name="websim")
     assert script.value == "websim_core.__main__:main"
     assert script.load() is main
+
+
+async def test_a_rate_limited_call_says_it_is_retrying(
+    fake_websim: FakeWebsim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Retry-After: 0 keeps the real sleep at zero seconds.
+    fake_websim.script("chat", Reply(429, "Rate limit exceeded", headers={"Retry-After": "0"}))
+    assert await run_cli("--base-url", fake_websim.url, "chat", "Hello") == 0
+    out, err = capsys.readouterr()
+    assert out == "echo: Hello\n"
+    assert err == "websim: rate limited; retrying in 0 s\n"
+    assert len(fake_websim.requests) == 2

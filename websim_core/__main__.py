@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .client import WebsimClient
 from .errors import WebsimError
 from .protocol import DEFAULT_ASPECT_RATIO
+from .retry import RetryPolicy
 from .routing import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, IMAGE_MODELS
 
 __all__ = ["main"]
@@ -58,8 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _announced_sleep(seconds: float) -> None:
+    # A rate-limited call waits seconds before retrying: say so rather than look hung.
+    print(f"websim: rate limited; retrying in {seconds:g} s", file=sys.stderr, flush=True)
+    await asyncio.sleep(seconds)
+
+
 async def _run(args: argparse.Namespace) -> None:
-    async with WebsimClient(args.base_url, timeout=args.timeout, proxy=args.proxy) as client:
+    retry = RetryPolicy(sleep=_announced_sleep)
+    async with WebsimClient(
+        args.base_url, timeout=args.timeout, proxy=args.proxy, retry=retry
+    ) as client:
         if args.command == "image":
             result = await client.generate_image(
                 args.prompt, aspect_ratio=args.aspect_ratio, project_id=args.project_id
