@@ -498,4 +498,5 @@ def best_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     cpu = [run["cpu_us_per_request"] for run in runs if "cpu_us_per_request" in run]
     if cpu:
         best["cpu_us_per_request"] = min(cpu)  # the least disturbed run
+        best["cpu_runs"] = [round(value, 2) for value in cpu]
     return best
