@@ -158,3 +158,14 @@ def test_lenient_bounds() -> None:
     assert is_lenient_project_id("a" * 64)
     assert not is_lenient_project_id("a" * 65)
     assert not is_lenient_project_id("")
+
+
+@pytest.mark.parametrize("kind", ["chat", "image"])
+def test_unseeded_ids_use_every_character_in_every_position(kind: str) -> None:
+    # 3,000 draws put each of the 36 characters in each position about 83 times; a broken
+    # digit extraction (a stuck or skewed position) leaves some character out.
+    ids = [generate_project_id(kind) for _ in range(3000)]  # type: ignore[arg-type]
+    underscore = 3 if kind == "chat" else 7
+    for position in range(20):
+        seen = {i[position] for i in ids}
+        assert seen == ({"_"} if position == underscore else set(ID_ALPHABET))

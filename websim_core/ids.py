@@ -55,7 +55,16 @@ def generate_project_id(
         left, right = _RUNS[kind]
     except (KeyError, TypeError):
         raise ValueError(f"kind must be 'chat' or 'image', not {kind!r}") from None
-    chars = (rng or _SYSTEM_RANDOM).choices(ID_ALPHABET, k=left + right)
+    if rng is not None:
+        chars = rng.choices(ID_ALPHABET, k=left + right)
+    else:
+        # One draw of OS randomness, not one system call per character; 36**19 is about
+        # 2**98, so 160 bits make the bias of the digits below about 2**-62.
+        bits = _SYSTEM_RANDOM.getrandbits(160)
+        chars = []
+        for _ in range(left + right):
+            bits, digit = divmod(bits, 36)
+            chars.append(ID_ALPHABET[digit])
     return "".join(chars[:left]) + "_" + "".join(chars[left:])
 
 
