@@ -6,8 +6,9 @@ deep nesting, compressed bodies valid and not, valid-looking requests with one f
 admin calls) over aiohttp, plus a share of malformed HTTP over raw sockets, to a ``MockServer``
 on 127.0.0.1, and checks:
 
-- no answer has a 5xx status, except those the fuzz itself scripted through ``/__admin/scenarios``
-  (the server's journal says which, through a tap on ``Journal.record``);
+- no answer has a 5xx status (and no connection is dropped), except those the fuzz arranged
+  itself (a step scripted through ``/__admin/scenarios``, an in-band directive) or chaos drew:
+  the server's journal says which, through a tap on ``Journal.record``;
 - no exception was raised inside a handler (``MockState.errors``), nothing was logged at ERROR
   but aiohttp's own note on a request it could not parse as HTTP (answered 400), and the event
   loop's exception handler was never called;
@@ -15,7 +16,8 @@ on 127.0.0.1, and checks:
   server may close early (a body over the limit) or the HTTP is malformed on purpose;
 - ``/healthz`` still answers 200 at the end.
 
-It prints a status histogram and exits 1 when a check fails. ``run_fuzz`` is what the quick test
+``--misbehaviour`` serves with in-band directives, a rate limit and 3% chaos on, so those
+parsers and paths are fuzzed too. It prints a status histogram and exits 1 when a check fails. ``run_fuzz`` is what the quick test
 (``tests/test_mock_fuzz_long.py``) calls with fewer requests.
 """
 
@@ -49,6 +51,7 @@ CHAT = "/api/v1/inference/run_chat_completion"
 IMAGE = "/api/v1/inference/run_image_generation"
 MAX_BODY = 1024 * 1024
 FUZZ_ID = "x-fuzz-id"
+_ARRANGED = ("script", "directive", "chaos", "rate_limit")
 _ROLES = ("user", "system", "assistant", "developer")
 _RATIOS = ("1:1", "16:9", "9:16", "21:9", "9:21")
 _METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD")
@@ -68,6 +71,16 @@ _CONTENT_TYPES = (
     ";;;",
     "application/json; charset=nonsense",
     "text/plain; charset=" + "x" * 300,
+)
+_FAULTS = (
+    "connection_reset",
+    "empty_response",
+    "garbage",
+    "truncated_body",
+    "delay",
+    "dribble",
+    "stream_cut",
+    "stream_malformed",
 )
 _HEADER_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
 _VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "\t\u00e9\u00ff"
@@ -123,6 +136,7 @@ class Generator:
             ("admin", 6, self.admin),
             ("headers", 10, self.headers_family),
             ("raw", 12, self.raw),
+            ("directive", 4, self.directive),
         ]
         self.families = [f for _, _, f in families]
         self.weights = [w for _, w, _ in families]
@@ -446,9 +460,36 @@ class Generator:
             body = self.json_bytes(self.json_value())
         return FuzzRequest("paths", method, self.path(), self.content_type(), body)
 
+    def fault_step(self) -> Any:
+        """A fault step: quick valid parameters, or out-of-range and mistyped ones."""
+        rng = self.rng
+        kind = rng.choice(_FAULTS)
+        if rng.random() < 0.3:
+            return kind
+        step: dict[str, Any] = {"fault": kind}
+        if rng.random() < 0.6:  # valid and quick
+            step.update(
+                {
+                    "garbage": {"size": rng.choice((1, 64, 65536))},
+                    "truncated_body": {"keep_bytes": rng.choice((0, 1, 10**6))},
+                    "delay": {"delay_ms": rng.choice((0, 5, 30))},
+                    "dribble": {"chunks": rng.choice((1, 3, 500)), "duration_ms": 20},
+                    "stream_cut": {"after_events": rng.choice((0, 1, 10**4))},
+                    "stream_malformed": {"after_events": rng.choice((0, 2, 10**4))},
+                }.get(kind, {})
+            )
+        else:
+            name = rng.choice(
+                ("size", "keep_bytes", "delay_ms", "chunks", "duration_ms", "after_events", "x")
+            )
+            step[name] = rng.choice((-1, 10**9, 1e400, "10", None, True, [], 0.5, 60_001))
+        return step
+
     def step(self) -> Any:
         rng = self.rng
-        pick = rng.randrange(8)
+        pick = rng.randrange(10)
+        if pick >= 8:
+            return self.fault_step()
         if pick == 0:
             return rng.choice((200, 429, 402, 401, 403, 500, 502, 503, 504, 520, 100, 600, 0, -1))
         if pick == 1:
@@ -490,6 +531,69 @@ class Generator:
             return FuzzRequest("admin", "POST", "/__admin/reset", body=self.json_bytes(None))
         method = rng.choice(("PUT", "DELETE", "PATCH", "OPTIONS"))
         return FuzzRequest("admin", method, self.path())
+
+    def directive_text(self) -> str:
+        """``[[websim-mock: ...]]`` directives: valid (quick ones), broken, and look-alikes."""
+        rng = self.rng
+        valid = (
+            "status=429 retry_after=0",
+            "status=500",
+            "status=200",
+            "status=403",
+            'reply="Exactly this."',
+            "reply=word",
+            "fault=connection_reset",
+            "fault=garbage size=10",
+            "fault=truncated_body",
+            "fault=stream_cut after=1",
+            "fault=stream_malformed",
+            "fault=delay delay_ms=5",
+            "fault=dribble chunks=3 duration_ms=10",
+            "fault=empty_response",
+        )
+        broken = (
+            "",
+            "status=",
+            "status=abc",
+            "status=1e3",
+            "status=99",
+            "status=429 retry_after=1e309",
+            "status=429 retry_after=-1",
+            "fault=nope",
+            "fault=delay delay_ms=1e400",
+            "fault=delay delay_ms=-5",
+            "fault=garbage size=0",
+            "fault=stream_cut after=x",
+            'reply="unterminated',
+            'reply="\\ud800"',
+            "reply=1 status=500",
+            "status=500, fault=garbage",
+            "a=b",
+            "=",
+            "status=500 status=429",
+            "x" * 5000,
+            "fault=" + "a" * 300,
+            "\x00",
+        )
+        inner = rng.choice(valid) if rng.random() < 0.5 else rng.choice(broken)
+        opening = rng.choice(
+            ("[[websim-mock:", "[[websim-mock: ", "  [[ WEBSIM-MOCK :", "[[websim-mock")
+        )
+        closing = rng.choice(("]]", "]]", "]", "", "]] ]]"))
+        return f"{opening}{inner}{closing}{rng.choice(('', ' Hello', chr(10) + 'more'))}"
+
+    def directive(self) -> FuzzRequest:
+        rng = self.rng
+        path = self.endpoint_path()
+        body = self.request_body(path)
+        text = self.directive_text()
+        if path == IMAGE:
+            body["prompt"] = text
+        elif rng.random() < 0.2:
+            body["messages"][-1] = {"role": "user", "content": [{"type": "text", "text": text}]}
+        else:
+            body["messages"][-1] = {"role": "user", "content": text}
+        return FuzzRequest("directive", "POST", path, self.content_type(), self.json_bytes(body))
 
     def header_pair(self) -> tuple[str, str]:
         rng = self.rng
@@ -666,6 +770,8 @@ class FuzzServer:
     """A mock server (the public ``build_app`` + ``serve``) whose journal is tapped."""
 
     journal_size: int = 1000
+    misbehaviour: bool = False
+    seed: int = 0
     state: MockState = field(init=False)
     tap: _TapJournal = field(init=False)
     url: str = ""
@@ -673,7 +779,17 @@ class FuzzServer:
     _server: asyncio.AbstractServer | None = None
 
     async def start(self) -> FuzzServer:
-        self.state = MockState(MockConfig(journal_size=self.journal_size, journal_body_bytes=256))
+        options: dict[str, Any] = {}
+        if self.misbehaviour:
+            options = {
+                "directives": True,
+                "rate_limit": "2000/s",
+                "rate_burst": 200,
+                "chaos": 0.03,
+                "seed": self.seed,
+            }
+        config = MockConfig(journal_size=self.journal_size, journal_body_bytes=256, **options)
+        self.state = MockState(config)
         self.tap = _TapJournal(self.journal_size, 256)
         self.state.journal = self.tap
         self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=1)
@@ -731,11 +847,7 @@ async def _send_http(
         ) as response:
             await response.read()
             return Outcome(response.status)
-    except aiohttp.ClientResponseError as exc:
-        # A response aiohttp's client would not take, e.g. the body of aiohttp's own 400 to a
-        # HEAD request line it could not parse: the status is still known.
-        if exc.status:
-            return Outcome(exc.status)
+    except aiohttp.ClientResponseError as exc:  # bytes aiohttp's client cannot take as HTTP
         return Outcome(None, f"bad-response:{type(exc).__name__}")
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
         if isinstance(exc, asyncio.TimeoutError):
@@ -817,12 +929,14 @@ class FuzzReport:
     seconds: float = 0.0
     statuses: Counter[str] = field(default_factory=Counter)
     families: Counter[str] = field(default_factory=Counter)
-    scripted_5xx: int = 0
+    arranged_5xx: int = 0
     failures: list[str] = field(default_factory=list)
     handler_errors: list[str] = field(default_factory=list)
     error_logs: list[str] = field(default_factory=list)
     loop_errors: list[str] = field(default_factory=list)
     aiohttp_bad_http_logs: int = 0
+    arranged_drops: int = 0
+    misbehaviour: bool = False
     journal_sources: Counter[str] = field(default_factory=Counter)
     healthz: int | None = None
 
@@ -849,7 +963,9 @@ class FuzzReport:
             "statuses": dict(sorted(self.statuses.items())),
             "families": dict(sorted(self.families.items())),
             "server_5xx": self.server_5xx,
-            "scripted_5xx": self.scripted_5xx,
+            "arranged_5xx": self.arranged_5xx,
+            "arranged_drops": self.arranged_drops,
+            "misbehaviour": self.misbehaviour,
             "failures": self.failures[:50],
             "handler_errors": self.handler_errors,
             "error_logs": self.error_logs[:50],
@@ -862,12 +978,14 @@ class FuzzReport:
 
     def summary(self) -> str:
         lines = [
-            f"fuzz: {self.requests} requests, seed {self.seed}, {self.seconds:.1f} s "
+            f"fuzz: {self.requests} requests, seed {self.seed}"
+            f"{', misbehaviour on' if self.misbehaviour else ''}, {self.seconds:.1f} s "
             f"({self.requests / max(self.seconds, 1e-9):.0f} req/s)",
             "statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items())),
             "families: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.families.items())),
-            f"server 5xx: {self.server_5xx}; scripted 5xx (arranged by the fuzz): "
-            f"{self.scripted_5xx}; handler errors: {len(self.handler_errors)}; "
+            f"server 5xx: {self.server_5xx}; arranged (scripted, directive, chaos) 5xx: "
+            f"{self.arranged_5xx}, dropped connections: {self.arranged_drops}; "
+            f"handler errors: {len(self.handler_errors)}; "
             f"error logs: {len(self.error_logs)}; loop errors: {len(self.loop_errors)}; "
             f"aiohttp 400s logged for bad HTTP: {self.aiohttp_bad_http_logs}",
             "journal sources: "
@@ -901,10 +1019,11 @@ async def run_fuzz(
     concurrency: int = 8,
     timeout: float = 30.0,
     raw_wait: float = 0.5,
+    misbehaviour: bool = False,
     progress: bool = False,
 ) -> FuzzReport:
     """Send ``requests`` generated requests to a fresh in-process server; the report says how."""
-    report = FuzzReport(requests=requests, seed=seed)
+    report = FuzzReport(requests=requests, seed=seed, misbehaviour=misbehaviour)
     trap = _LogTrap()
     root = logging.getLogger()
     root.addHandler(trap)
@@ -915,7 +1034,7 @@ async def run_fuzz(
         report.loop_errors.append(f"{context.get('message')}: {context.get('exception')!r}")
 
     loop.set_exception_handler(on_loop_error)
-    server = await FuzzServer(journal_size=1000).start()
+    server = await FuzzServer(journal_size=1000, misbehaviour=misbehaviour, seed=seed).start()
     queue: asyncio.Queue[tuple[int, FuzzRequest] | None] = asyncio.Queue(maxsize=concurrency * 2)
     outcomes: list[tuple[int, FuzzRequest, Outcome]] = []
     start = time.perf_counter()
@@ -960,19 +1079,25 @@ async def run_fuzz(
     tapped = server.tap.seen
     for n, req, outcome in outcomes:
         report.families[req.family] += 1
+        # Answers the fuzz arranged (a scripted step, a directive) or chaos drew may be 5xx or
+        # a dropped connection; the journal tap says which requests got one.
+        arranged = tapped.get(n, (0, ""))[1] in _ARRANGED
         if outcome.status is None:
             report.statuses[outcome.problem.split(":")[0]] += 1
-            if (
-                outcome.problem == "timeout"
-                or outcome.problem.startswith("client-error")
-                or not req.may_drop
-            ):
+            if arranged and outcome.problem != "timeout":
+                report.arranged_drops += 1
+                continue
+            allowed = req.may_drop or (
+                # aiohttp's own 400 to a HEAD line it cannot parse carries a body
+                outcome.problem.startswith("bad-response") and req.method == "HEAD"
+            )
+            if outcome.problem.startswith(("timeout", "client-error")) or not allowed:
                 report.failures.append(f"{outcome.problem} #{n}: {_describe(req)}")
             continue
         report.statuses[str(outcome.status)] += 1
         if outcome.status >= 500:
-            if tapped.get(n, (0, ""))[1] == "script":
-                report.scripted_5xx += 1
+            if arranged:
+                report.arranged_5xx += 1
             else:
                 report.failures.append(f"5xx {outcome.status} #{n}: {_describe(req)}")
     report.handler_errors = [f"{type(e).__name__}: {e}" for e in server.state.errors]
@@ -987,10 +1112,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--misbehaviour",
+        action="store_true",
+        help="serve with directives, a rate limit (2000/s) and chaos (3%%) on",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
     args = parser.parse_args(argv)
     report = asyncio.run(
-        run_fuzz(args.requests, seed=args.seed, concurrency=args.concurrency, progress=True)
+        run_fuzz(
+            args.requests,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            misbehaviour=args.misbehaviour,
+            progress=True,
+        )
     )
     print(report.summary())
     if args.json:

@@ -43,6 +43,7 @@ async def test_a_thousand_fuzzed_requests_get_no_5xx_and_break_nothing() -> None
         "admin",
         "bytes",
         "deep",
+        "directive",
         "encoded",
         "headers",
         "huge",
@@ -55,6 +56,13 @@ async def test_a_thousand_fuzzed_requests_get_no_5xx_and_break_nothing() -> None
     assert answered >= 950, report.statuses
     assert report.statuses["200"] > 100  # valid requests are in the mix, not only refusals
     assert report.statuses["413"] > 0  # bodies past the limit were sent
+
+
+async def test_fuzzing_with_directives_rate_limit_and_chaos_on() -> None:
+    report = await fuzz.run_fuzz(600, seed=5, concurrency=8, misbehaviour=True)
+    assert report.ok, report.summary()
+    assert report.journal_sources["directive"] > 0
+    assert report.journal_sources["chaos"] > 0
 
 
 def test_the_generator_is_seeded() -> None:
