@@ -325,8 +325,9 @@ class SoakReport:
             f"soak: {self.requests} calls at concurrency {self.concurrency} "
             f"(after {self.warmup} warm-up calls) in {self.seconds:.1f} s = {self.rps:.0f} calls/s",
             "calls: " + ", ".join(f"{k} {v}" for k, v in self.calls.items()),
-            f"faults scripted: {self.faults_scripted}; outcomes: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())),
+            f"faults scripted: {self.faults_scripted}; calls retried: {self.outcomes['retried']}; "
+            "outcomes: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()) if ":" in k),
             f"unexpected errors: {len(self.unexpected)}; steps left pending: {self.pending_steps}; "
             f"journal gaps: {self.journal_gaps}; server errors logged: {len(self.server_errors)}",
             "journal sources: " + ", ".join(f"{k} {v}" for k, v in self.journal_sources.items()),
@@ -472,7 +473,10 @@ class Soak:
             return len((await response.json())["pending"])
 
     def verdicts(self, calls: list[Call]) -> tuple[Counter[str], list[str]]:
-        """Outcome counts, and one line per call whose outcome is not the expected one."""
+        """Outcome counts, and one line per call whose outcome is not the expected one.
+
+        ``outcomes["retried"]`` counts the calls that made more than one attempt.
+        """
         outcomes: Counter[str] = Counter()
         unexpected: list[str] = []
         for call in calls:
@@ -487,6 +491,7 @@ class Soak:
                 unexpected.append(f"#{call.n} {call.kind}: never reached the server's journal")
                 continue
             want, attempts = expected_outcome(call.kind, steps)
+            outcomes["retried"] += len(steps) > 1
             if call.outcome != want or len(steps) != attempts or (not want and call.detail):
                 unexpected.append(
                     f"#{call.n} {call.kind}: raised {call.outcome} ({call.detail}), expected "

@@ -43,8 +43,11 @@ async def test_a_short_soak_has_no_unexpected_error_and_leaks_nothing() -> None:
     assert report.faults_scripted >= 70  # one call in 20 (but PNG downloads) scripts a step
     # Each kind of call was made, and some of each failed as scripted.
     assert set(report.calls) == {"chat", "stream", "image", "png"}
-    failed = {key.split(":")[1] for key, n in report.outcomes.items() if not key.endswith(":ok")}
+    failed = {
+        key.split(":")[1] for key in report.outcomes if ":" in key and not key.endswith(":ok")
+    }
     assert {"WebsimConnectionError", "ResponseFormatError", "ResponseStatusError"} <= failed
+    assert report.outcomes["retried"] > 0  # rate-limited calls were retried (to success or not)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +99,4 @@ def test_the_verdicts_flag_every_kind_of_unexpected_outcome() -> None:
     assert [line.split(" ", 1)[0] for line in unexpected] == ["#2", "#3", "#4", "#5", "#6"]
     assert outcomes["chat:ok"] == 1
     assert outcomes["chat:RateLimitError"] == 1
+    assert outcomes["retried"] == 2  # calls 3 and 7
