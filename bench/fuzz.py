@@ -936,6 +936,8 @@ class FuzzReport:
     loop_errors: list[str] = field(default_factory=list)
     aiohttp_bad_http_logs: int = 0
     arranged_drops: int = 0
+    # Requests without an answer where that is the server's right, by family (see may_drop).
+    allowed_drops: Counter[str] = field(default_factory=Counter)
     misbehaviour: bool = False
     journal_sources: Counter[str] = field(default_factory=Counter)
     healthz: int | None = None
@@ -965,6 +967,7 @@ class FuzzReport:
             "server_5xx": self.server_5xx,
             "arranged_5xx": self.arranged_5xx,
             "arranged_drops": self.arranged_drops,
+            "allowed_drops": dict(self.allowed_drops),
             "misbehaviour": self.misbehaviour,
             "failures": self.failures[:50],
             "handler_errors": self.handler_errors,
@@ -985,7 +988,9 @@ class FuzzReport:
             "families: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.families.items())),
             f"server 5xx: {self.server_5xx}; arranged (scripted, directive, chaos) 5xx: "
             f"{self.arranged_5xx}, dropped connections: {self.arranged_drops}; "
-            f"handler errors: {len(self.handler_errors)}; "
+            "no answer, as the server may (over the limit, bad HTTP, a body never sent): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.allowed_drops.items()))
+            + f"; handler errors: {len(self.handler_errors)}; "
             f"error logs: {len(self.error_logs)}; loop errors: {len(self.loop_errors)}; "
             f"aiohttp 400s logged for bad HTTP: {self.aiohttp_bad_http_logs}",
             "journal sources: "
@@ -1093,6 +1098,8 @@ async def run_fuzz(
             )
             if outcome.problem.startswith(("timeout", "client-error")) or not allowed:
                 report.failures.append(f"{outcome.problem} #{n}: {_describe(req)}")
+            else:
+                report.allowed_drops[f"{req.family}:{outcome.problem.split(':')[0]}"] += 1
             continue
         report.statuses[str(outcome.status)] += 1
         if outcome.status >= 500:
