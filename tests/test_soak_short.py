@@ -94,7 +94,8 @@ def test_the_verdicts_flag_every_kind_of_unexpected_outcome() -> None:
     seen("a2", {"fault": "garbage"})
     seen("a3", {"fault": "connection_reset"}, {"fault": "connection_reset"})
     seen("a5", None)
-    seen("a7", *[{"status": 429}] * 3)
+    rate_limited: dict[str, object] = {"status": 429}
+    seen("a7", rate_limited, rate_limited, rate_limited)
     outcomes, unexpected = run.verdicts(calls)
     assert [line.split(" ", 1)[0] for line in unexpected] == ["#2", "#3", "#4", "#5", "#6"]
     assert outcomes["chat:ok"] == 1
