@@ -654,3 +654,21 @@ async def test_a_closed_client_refuses_new_calls_instead_of_leaking_a_session(
         await client.chat(HELLO)
     assert info.value.field == "client"
     assert len(fake_websim.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_body_whose_compression_does_not_decode_is_a_format_error(
+    fake_websim: FakeWebsim, stream: bool
+) -> None:
+    broken = b"\x1f\x8b\x08\x00 this is not gzip"
+    headers = {"Content-Encoding": "gzip"}
+    if stream:
+        fake_websim.script("chat", Reply(chunks=[broken], headers=headers))
+    else:
+        fake_websim.script(
+            "chat", Reply(body=broken, content_type="application/json", headers=headers)
+        )
+    async with client_for(fake_websim) as client:
+        with pytest.raises(ResponseFormatError, match="cannot be decoded"):
+            await (collect(client) if stream else client.chat(HELLO))
+        assert await client.chat(HELLO) == "echo: Hello, how are you?"  # the client carries on

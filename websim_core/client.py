@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
 from .errors import (
     InvalidRequestError,
@@ -62,6 +63,13 @@ def resolve_base_url(base_url: str | None = None) -> str:
     if not url.lower().startswith(("http://", "https://")):
         raise InvalidRequestError("base_url", f"must start with http:// or https://, not {url!r}")
     return url.rstrip("/")
+
+
+def _undecodable(exc: BaseException) -> bool:
+    """A body whose Content-Encoding (gzip, deflate...) does not decode: malformed, not a drop."""
+    return isinstance(exc, aiohttp.ClientPayloadError) and isinstance(
+        exc.__cause__, ContentEncodingError
+    )
 
 
 class WebsimClient:
@@ -204,6 +212,8 @@ class WebsimClient:
             except aiohttp.ClientError as exc:
                 if isinstance(exc, asyncio.TimeoutError):
                     raise self._timeout(url) from exc
+                if _undecodable(exc):
+                    raise ResponseFormatError(f"body from {url} cannot be decoded: {exc}") from exc
                 raise WebsimConnectionError(f"{type(exc).__name__} on POST {url}: {exc}") from exc
             except asyncio.TimeoutError as exc:
                 raise self._timeout(url) from exc
@@ -238,9 +248,8 @@ class WebsimClient:
                         return
                     yield delta
         except aiohttp.ClientPayloadError as exc:
-            raise ResponseFormatError(
-                f"event stream from {response.url} was cut off before [DONE]: {exc}"
-            ) from exc
+            problem = "cannot be decoded" if _undecodable(exc) else "was cut off before [DONE]"
+            raise ResponseFormatError(f"event stream from {response.url} {problem}: {exc}") from exc
         decoder.close()
         raise ResponseFormatError(f"event stream from {response.url} ended before [DONE]")
 
