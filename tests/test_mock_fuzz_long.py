@@ -5,32 +5,12 @@ The long run (10,000 requests or more) is ``python bench/fuzz.py --requests 1000
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import pytest
+from helpers import load_bench_script
 
 import mock_server.app
 
-FUZZ_PATH = Path(__file__).resolve().parent.parent / "bench" / "fuzz.py"
-
-
-def _load_fuzz() -> ModuleType:
-    name = "websim_bench_fuzz"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, FUZZ_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz()
+fuzz = load_bench_script("fuzz")
 
 
 async def test_a_thousand_fuzzed_requests_get_no_5xx_and_break_nothing() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import struct
 import zlib
 
 import pytest
+from helpers import png_info
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -38,28 +38,6 @@ from mock_server.wire import (
 )
 from websim_core.errors import CloudflareError, RateLimitError, error_for_status
 from websim_core.sse import SSEDecoder, parse_delta
-
-
-def png_info(data: bytes) -> tuple[int, int]:
-    """Check a PNG the strict way (signature, chunk CRCs, IDAT size); return (width, height)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert zlib.crc32(kind + body) == crc
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert chunks[0][0] == b"IHDR"
-    assert chunks[-1][0] == b"IEND"
-    width, height, depth, color = struct.unpack(">IIBB", chunks[0][1][:10])
-    assert (depth, color) == (8, 2)
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    assert len(raw) == height * (1 + 3 * width)
-    assert all(raw[y * (1 + 3 * width)] == 0 for y in range(height))  # filter bytes
-    return width, height
-
 
 # --- chat ---------------------------------------------------------------------------------------
 

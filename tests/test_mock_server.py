@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from helpers import png_info
 
 import mock_server
 from mock_server import MockServer, ThreadedMockServer, create_app, get_state
@@ -64,26 +64,6 @@ class Sleeps:
 def client_for(url: str, sleeps: Sleeps | None = None, attempts: int = 3) -> WebsimClient:
     policy = RetryPolicy(max_attempts=attempts, sleep=sleeps or Sleeps())
     return WebsimClient(url, retry=policy, timeout=10)
-
-
-def png_info(data: bytes) -> tuple[int, int]:
-    """Check a PNG the strict way (signature, chunk CRCs, IDAT size); return (width, height)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert zlib.crc32(kind + body) == crc
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert chunks[0][0] == b"IHDR"
-    assert chunks[-1][0] == b"IEND"
-    width, height, depth, color = struct.unpack(">IIBB", chunks[0][1][:10])
-    assert (depth, color) == (8, 2)
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    assert len(raw) == height * (1 + 3 * width)
-    return width, height
 
 
 async def post(

@@ -6,34 +6,17 @@ The full run is ``python bench/soak.py --requests 50000 --concurrency 256``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from helpers import load_bench_script
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="reads descriptors and memory from /proc"
 )
 
 
-def _load_soak() -> ModuleType:
-    name = "websim_bench_soak"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH / "soak.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-soak = _load_soak()
+soak = load_bench_script("soak")
 
 
 async def test_a_short_soak_has_no_unexpected_error_and_leaks_nothing() -> None:

@@ -1,0 +1,47 @@
+"""Checks and loaders more than one test module needs (strategies live in ``strategies.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+import zlib
+from pathlib import Path
+from types import ModuleType
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def png_info(data: bytes) -> tuple[int, int]:
+    """Check a PNG the strict way (signature, chunk CRCs, IDAT size); return (width, height)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + body) == crc
+        chunks.append((kind, body))
+        pos += 12 + length
+    assert chunks[0][0] == b"IHDR"
+    assert chunks[-1][0] == b"IEND"
+    width, height, depth, color = struct.unpack(">IIBB", chunks[0][1][:10])
+    assert (depth, color) == (8, 2)
+    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
+    assert len(raw) == height * (1 + 3 * width)
+    assert all(raw[y * (1 + 3 * width)] == 0 for y in range(height))  # filter bytes
+    return width, height
+
+
+def load_bench_script(stem: str) -> ModuleType:
+    """``bench/<stem>.py`` as a module (bench/ is scripts, not a package), loaded once."""
+    name = f"websim_bench_{stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{stem}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
