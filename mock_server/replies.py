@@ -142,8 +142,31 @@ def _compose(seed: int, conversation: str) -> tuple[str, bytes]:
 _compose_cached = functools.lru_cache(maxsize=1024)(_compose)
 
 
+@functools.lru_cache(maxsize=1024)
+def _compose_texts(seed: int, texts: tuple[str, ...]) -> tuple[str, bytes]:
+    pairs = [[texts[i], texts[i + 1]] for i in range(0, len(texts), 2)]
+    return _compose(seed, json.dumps(pairs))
+
+
 def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
-    """``chat_reply`` and its JSON body ``{"content": ...}``, cached by conversation."""
+    """``chat_reply`` and its JSON body ``{"content": ...}``, cached by conversation.
+
+    The usual conversation (string roles and contents, small) is looked up by its texts,
+    ``(role, content, role, content, ...)``, without building the JSON form the hash needs:
+    that is made on a miss, and for every other conversation.
+    """
+    texts: list[str] = []
+    size = 0
+    for message in messages:
+        role, content = message.get("role"), message.get("content")
+        if type(role) is not str or type(content) is not str:
+            break
+        texts.append(role)
+        texts.append(content)
+        size += len(content)
+    else:
+        if size <= _CACHED_KEY_CHARS:
+            return _compose_texts(seed, tuple(texts))
     pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
     conversation = json.dumps(pairs)  # ASCII: lone surrogates are escaped, not an error
     if len(conversation) <= _CACHED_KEY_CHARS:

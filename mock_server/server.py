@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from .app import build_app
+from .app import build_app, direct_handler
 from .replies import JSON_TYPE, error_body
 from .state import (
     JournalEntry,
@@ -219,6 +219,7 @@ class AppServer:
         runner = web.AppRunner(self.app, shutdown_timeout=self._shutdown_timeout, **options)
         await runner.setup()
         try:
+            self._set_up(runner)
             self._server = await serve(runner, self.host, self._port, lenient_headers=self._lenient)
         except BaseException:
             await runner.cleanup()
@@ -227,6 +228,9 @@ class AppServer:
         self.url = _url(self.host, self._server.sockets)
         self._started()
         return self
+
+    def _set_up(self, runner: web.AppRunner) -> None:
+        """Called once the runner is set up, before listening."""
 
     def _started(self) -> None:
         """Called once the URL is known."""
@@ -282,6 +286,12 @@ class MockServer(AppServer):
             access_log=access_log,
             shutdown_timeout=shutdown_timeout,
         )
+
+    def _set_up(self, runner: web.AppRunner) -> None:
+        server = runner.server
+        assert server is not None
+        # Requests to the fixed paths skip aiohttp's router (see direct_handler).
+        server.request_handler = direct_handler(self.app, server.request_handler)
 
     def _started(self) -> None:
         self.state.public_url = self.url

@@ -10,10 +10,12 @@ import base64
 import json
 import random
 import re
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from itertools import chain
 from typing import Any, ClassVar, Literal
 
 from .latency import MAX_LATENCY_MS, FixedLatency, LatencyModel, parse_latency
@@ -564,8 +566,8 @@ def _body_json(body: bytes) -> tuple[str, str]:
 class JournalEntry:
     """One request received and what was answered; ``to_json()`` gives its admin-API form.
 
-    The hot path only stores references (raw header pairs, body bytes); decoding and JSON
-    parsing happen when someone reads the journal.
+    The hot path only packs bytes (see ``Journal``); decoding and JSON parsing happen when
+    someone reads the journal.
     """
 
     id: int
@@ -631,32 +633,49 @@ class JournalEntry:
         }
 
 
+# A journal entry packed: id, time, then the sizes of the path, the header block and the body
+# (before it was cut), followed by those bytes.
+_PACKED = struct.Struct("<qdIII")
+_ODD_HEADERS = 0xFFFFFFFF  # header size meaning "kept apart": a name or value holds CRLF
+_MAX_SHARED_ANSWERS = 256
+_PACK_EVERY = 64
+
+
 class Journal:
     """The last ``maxlen`` requests, oldest first; older ones are dropped and counted.
 
-    Entries are kept as plain tuples (cheap to build, and not tracked by the garbage collector
-    once their contents are immutable) and turned into ``JournalEntry`` objects when read.
+    Under load a full journal drops an entry per request, and what it frees has gone cold in
+    the CPU caches by then (ten thousand requests later); the fifteen or so objects a request
+    leaves behind (header tuples, body, path, time...) made that the larger part of the
+    journal's cost (issue 7). So ``record`` only queues the request's pieces, and every
+    ``_PACK_EVERY`` requests (or when read) they are packed, in one loop that stays in the
+    caches, into one bytes object per entry (id, time, path, header block, body) and a tuple
+    saying how it was answered, which entries answered alike share. ``entries()`` unpacks them
+    into ``JournalEntry`` objects; nothing is decoded or parsed before that.
     """
 
-    __slots__ = ("_entries", "_next_id", "max_body", "total")
+    __slots__ = ("_answers", "_next_id", "_packed", "_pending", "_shared", "max_body", "total")
 
     def __init__(
         self, maxlen: int = DEFAULT_JOURNAL_SIZE, max_body: int = DEFAULT_JOURNAL_BODY_BYTES
     ) -> None:
-        self._entries: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
+        self._packed: deque[bytes] = deque(maxlen=maxlen)
+        self._answers: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
+        self._pending: list[tuple[Any, ...]] = []
+        self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._next_id = 1
         self.max_body = max_body
         self.total = 0  # recorded since the last clear, dropped ones included
 
     @property
     def maxlen(self) -> int:
-        maxlen = self._entries.maxlen
+        maxlen = self._packed.maxlen
         assert maxlen is not None
         return maxlen
 
     @property
     def dropped(self) -> int:
-        return self.total - len(self._entries)
+        return self.total - len(self)
 
     def record(
         self,
@@ -673,22 +692,18 @@ class Journal:
         source: str = "reply",
         step: Step | None = None,
     ) -> int:
-        """Append an entry (body cut to ``max_body`` bytes); returns its id."""
-        size = len(body)
-        if size > self.max_body:
-            body = body[: self.max_body]
+        """Add an entry (its body cut to ``max_body`` bytes); returns its id."""
         entry_id = self._next_id
         self._next_id = entry_id + 1
         self.total += 1
-        self._entries.append(
+        pending = self._pending
+        pending.append(
             (
-                entry_id,
                 time,
                 method,
                 path,
                 raw_headers,
                 body,
-                size,
                 endpoint,
                 status,
                 response_type,
@@ -697,18 +712,99 @@ class Journal:
                 step,
             )
         )
+        if len(pending) >= _PACK_EVERY:
+            self._pack()
         return entry_id
 
+    def _pack(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        max_body, shared = self.max_body, self._shared
+        packed, answers = self._packed, self._answers
+        entry_id = self._next_id - len(pending)
+        for (
+            when,
+            method,
+            path,
+            raw_headers,
+            body,
+            endpoint,
+            status,
+            response_type,
+            response_body,
+            source,
+            step,
+        ) in pending:
+            target = path.encode("utf-8", "surrogatepass")
+            block = b"\r\n".join(chain.from_iterable(raw_headers))
+            block_size = len(block)
+            answer: tuple[Any, ...] = (
+                method,
+                endpoint,
+                status,
+                response_type,
+                response_body,
+                source,
+                step,
+            )
+            if raw_headers and block.count(b"\r\n") != 2 * len(raw_headers) - 1:
+                block, block_size, answer = b"", _ODD_HEADERS, (*answer, raw_headers)
+            elif step is None:  # hashable: share the answer with the entries answered alike
+                answer = shared.setdefault(answer, answer)
+                if len(shared) > _MAX_SHARED_ANSWERS:
+                    shared.clear()
+            head = _PACKED.pack(entry_id, when, len(target), block_size, len(body))
+            packed.append(b"".join((head, target, block, body[:max_body])))
+            answers.append(answer)
+            entry_id += 1
+        pending.clear()
+
     def entries(self) -> list[JournalEntry]:
-        return [JournalEntry(*fields) for fields in self._entries]
+        self._pack()
+        out = []
+        for packed, answer in zip(self._packed, self._answers, strict=True):
+            entry_id, time, path_size, block_size, size = _PACKED.unpack_from(packed)
+            start = _PACKED.size + path_size
+            path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
+            if block_size == _ODD_HEADERS:
+                raw_headers = answer[7]
+                block_size = 0
+            else:
+                fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
+                raw_headers = tuple(zip(fields[0::2], fields[1::2], strict=True))
+            body = packed[start + block_size :]
+            method, endpoint, status, response_type, response_body, source, step = answer[:7]
+            out.append(
+                JournalEntry(
+                    entry_id,
+                    time,
+                    method,
+                    path,
+                    raw_headers,
+                    body,
+                    size,
+                    endpoint,
+                    status,
+                    response_type,
+                    response_body,
+                    source,
+                    step,
+                )
+            )
+        return out
 
     def clear(self) -> None:
         """Forget every entry; ids keep counting up, so an old id never names a new request."""
-        self._entries.clear()
+        self._pending.clear()
+        self._packed.clear()
+        self._answers.clear()
+        self._shared.clear()
         self.total = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        self._pack()
+        return len(self._packed)
 
 
 # --- everything together ------------------------------------------------------------------------

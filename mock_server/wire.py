@@ -32,6 +32,18 @@ _SUSPECT_RE = re.compile(rb"\n[^:\r\n]*[^!#$%&'*+\-.^_`|~0-9A-Za-z:\r\n]")
 _FRAMING_RE = re.compile(
     rb"\n(content-length|transfer-encoding|upgrade)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE
 )
+# The common head in one pass (the fast path of HeaderFixer.feed): a request line, header lines
+# whose names are tokens (none of them Transfer-Encoding or Upgrade), at most one Content-Length
+# with a plain number (group 1), CRLF line ends, and the blank line. Whatever it matches, the
+# general path would pass through unchanged and frame the same way; anything else takes it.
+_OTHER_LINE = (
+    rb"(?!(?:content-length|transfer-encoding|upgrade):)[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n"
+)
+_SIMPLE_HEAD_RE = re.compile(
+    rb"(?!connect )[^\r\n]+\r\n(?:%s)*(?:content-length:[ \t]*([0-9]{1,18})[ \t]*\r\n(?:%s)*)?\r\n"
+    % (_OTHER_LINE, _OTHER_LINE),
+    re.IGNORECASE,
+)
 
 
 def _escape(match: re.Match[bytes]) -> bytes:
@@ -99,12 +111,13 @@ def _head_end(data: bytes) -> int:
 class HeaderFixer:
     """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
 
-    __slots__ = ("_body_left", "_buffer", "_passthrough")
+    __slots__ = ("_body_left", "_buffer", "_passthrough", "_simple")
 
     def __init__(self) -> None:
         self._buffer = b""  # an incomplete header block
         self._body_left = 0  # body bytes of the current request still to pass through
         self._passthrough = False
+        self._simple = (b"", 0)  # the last simple head seen, and its body length
 
     @property
     def passthrough(self) -> bool:
@@ -113,6 +126,25 @@ class HeaderFixer:
     def feed(self, data: bytes) -> bytes:
         if self._passthrough:
             return data
+        if not self._buffer and not self._body_left:
+            # Fast path: the chunk starts with a simple head and ends within its body (a client
+            # sending one request at a time). A client repeats its head (fresh IDs keep the
+            # length), so the last one is compared first; then one regex; else the general loop.
+            head, length = self._simple
+            if not (head and data.startswith(head)):
+                simple = _SIMPLE_HEAD_RE.match(data)
+                if simple is None or simple.end() > MAX_HEAD_BYTES:
+                    return self._feed(data)
+                head, length = data[: simple.end()], int(simple[1] or 0)
+                self._simple = (head, length)
+            left = length - (len(data) - len(head))
+            if left >= 0:
+                self._body_left = left
+                return data
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> bytes:
+        """The general path: any chunking, pipelined requests, names to fix."""
         original = data
         changed = bool(self._buffer)
         if self._buffer:
