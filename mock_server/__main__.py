@@ -8,19 +8,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .chaos import DEFAULT_CHAOS_MIX, parse_mix
 from .latency import parse_latency
 from .ratelimit import parse_rate
-from .server import MockServer, is_loopback_host
-from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES
+from .server import BACKLOG, MockServer, is_loopback_host
+from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
+from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
 __all__ = ["main", "mock_options"]
 
@@ -67,6 +69,13 @@ def _checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
 
     check.__name__ = parse.__name__.removeprefix("parse_")
     return check
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_WORKERS}, not {value}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -173,6 +182,25 @@ def _parser() -> argparse.ArgumentParser:
         help="let non-loopback clients use the admin API with 'Authorization: Bearer TOKEN'"
         " (default: $WEBSIM_MOCK_ADMIN_TOKEN; without one, loopback clients only)",
     )
+    processes = parser.add_argument_group("processes")
+    processes.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="N processes answering on one port (Linux, SO_REUSEPORT), for throughput. Each has"
+        " its own state: with N > 1 scripted scenarios and the journal are unavailable (the"
+        " admin API answers 409), --rate-limit is split N ways (a client on one keep-alive"
+        " connection meets one worker, so it sees rate/N), chaos/latency/fault bytes are seeded"
+        " per worker; answers are the same (default 1)",
+    )
+    processes.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop: asyncio (default) or uvloop (pip install 'websim-harness[uvloop]')",
+    )
+    parser.add_argument(WORKER_FLAG, help=argparse.SUPPRESS)
     add_cassette_arguments(parser)
     return parser
 
@@ -208,6 +236,14 @@ def mock_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "host": args.host,
         "port": args.port,
+        "access_log": args.log_level == "DEBUG",
+        **_config_options(args),
+    }
+
+
+def _config_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``MockConfig`` keywords among the parsed flags."""
+    return {
         "seed": args.seed,
         "strict_ids": args.strict_ids,
         "latency_ms": args.latency_ms,
@@ -221,20 +257,32 @@ def mock_options(args: argparse.Namespace) -> dict[str, Any]:
         "chaos_mix": args.chaos_mix,
         "directives": args.directives,
         "admin_token": args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
-        "access_log": args.log_level == "DEBUG",
     }
 
 
-async def _serve(args: argparse.Namespace, mock: MockServer | None = None) -> None:
+async def _serve(
+    args: argparse.Namespace, mock: MockServer | None = None, worker: WorkerSpec | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises instead
             loop.add_signal_handler(sig, stop.set)
+    if worker is not None:
+        lifeline = worker.lifeline_fd
+
+        def parent_gone() -> None:  # its end of the pipe closed: EOF here
+            loop.remove_reader(lifeline)
+            stop.set()
+
+        loop.add_reader(lifeline, parent_gone)
     try:
         async with cassette_server(args) or mock or MockServer(**mock_options(args)) as server:
-            print(f"websim mock server listening on {server.url}", flush=True)
+            if worker is None:
+                print(f"websim mock server listening on {server.url}", flush=True)
+            else:
+                worker.ready()
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
     finally:
@@ -243,27 +291,75 @@ async def _serve(args: argparse.Namespace, mock: MockServer | None = None) -> No
                 loop.remove_signal_handler(sig)
 
 
+def _run(args: argparse.Namespace, coro: Coroutine[Any, Any, None]) -> None:
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
+
+
+def _main_workers(
+    command: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]
+) -> int:
+    """The parent of ``--workers N``: start them, print the URL, wait (see mock_server.workers)."""
+    why = unsupported()
+    if why is not None:
+        command.error(why)
+    if args.cassettes is not None or args.record_to is not None:
+        command.error("--workers above 1 serves the generated answers, not cassettes")
+    try:  # refuse bad options once, here, rather than in every worker
+        MockConfig(**_config_options(args), workers=args.workers)
+    except ValueError as exc:
+        print(f"websim-mock: error: {exc}", file=sys.stderr)
+        return 2
+    workers = Workers(argv, args.workers, host=args.host, port=args.port, backlog=BACKLOG)
+    try:
+        workers.start()
+    except OSError as exc:
+        print(
+            f"websim-mock: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    except RuntimeError as exc:
+        print(f"websim-mock: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"websim mock server listening on {workers.url} ({args.workers} workers)", flush=True)
+    return workers.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = command.parse_args(argv)
     if args.rate_burst is not None and args.rate_limit is None:
         command.error("--rate-burst needs --rate-limit")
     if args.latency is not None and args.latency_ms:
         command.error("--latency and --latency-ms exclude each other")
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        command.error("--loop uvloop needs uvloop: pip install 'websim-harness[uvloop]'")
     _refuse_with_cassettes(args)
-    _warn_if_exposed(args.host)
+    worker = WorkerSpec.parse(args.worker_of) if args.worker_of else None
+    if worker is None:
+        _warn_if_exposed(args.host)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.workers > 1 and worker is None:
+        return _main_workers(command, args, argv)
     mock = None
     if args.cassettes is None and args.record_to is None:
+        options = mock_options(args)
+        if worker is not None:
+            options.update(workers=worker.count, worker=worker.index, sock=worker.socket())
         try:
-            mock = MockServer(**mock_options(args))
+            mock = MockServer(**options)
         except ValueError as exc:  # an option MockConfig refuses (the flags' types check most)
             print(f"websim-mock: error: {exc}", file=sys.stderr)
             return 2
     try:
-        asyncio.run(_serve(args, mock))
+        _run(args, _serve(args, mock) if worker is None else _serve(args, mock, worker))
     except OSError as exc:
         print(
             f"websim-mock: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr

@@ -374,6 +374,11 @@ class _Routes:
         # One flag for everything that only misbehaviour needs: the default path checks it once.
         self.arranged = directed or state.limiter is not None or state.chaos is not None
         self.openapi = json.dumps(openapi_spec(_VERSION), indent=1).encode()
+        workers = state.config.workers
+        self.health = _HEALTH_BODY
+        if workers > 1:  # which process answered, for clients checking the spread
+            health = {"status": "ok", "worker": state.config.worker, "workers": workers}
+            self.health = json.dumps(health).encode()
 
     # The one wrapper every handler goes through: errors become JSON, requests are journaled.
     def wrap(
@@ -658,7 +663,7 @@ class _Routes:
     # --- service --------------------------------------------------------------------------------
 
     async def healthz(self, request: web.Request, note: _Note) -> web.StreamResponse:
-        return _json(200, _HEALTH_BODY, note)
+        return _json(200, self.health, note)
 
     async def openapi_json(self, request: web.Request, note: _Note) -> web.StreamResponse:
         return _json(200, self.openapi, note)
@@ -700,6 +705,15 @@ class _Routes:
             return await handler(request, note)
 
         return guarded
+
+    async def one_worker_only(self, request: web.Request, note: _Note) -> web.StreamResponse:
+        """The stateful admin endpoints under ``--workers N``: each process has its own scripts
+        and no journal, so an answer from one of them would be wrong for the others."""
+        message = (
+            "scripted scenarios and the journal need --workers 1;"
+            f" this server runs {self.config.workers} workers, each with its own state"
+        )
+        return _error(409, message, "workers", note)
 
     async def admin_requests(self, request: web.Request, note: _Note) -> web.StreamResponse:
         journal = self.state.journal
@@ -775,13 +789,14 @@ def build_app(state: MockState) -> web.Application:
         add("GET", path, handler, journal=journal)
         add("*", path, routes.method_not_allowed("GET, HEAD"), journal=journal)
     admin = routes.admin
+    one_state = state.config.workers == 1
     for method, path, handler in (
         ("GET", "/__admin/requests", routes.admin_requests),
         ("POST", "/__admin/reset", routes.admin_reset),
         ("POST", "/__admin/scenarios", routes.admin_add_scenario),
         ("GET", "/__admin/scenarios", routes.admin_scenarios),
     ):
-        add(method, path, admin(handler), journal=False)
+        add(method, path, admin(handler if one_state else routes.one_worker_only), journal=False)
     for path, allowed in (
         ("/__admin/requests", "GET, HEAD"),
         ("/__admin/reset", "POST"),

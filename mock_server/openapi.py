@@ -33,6 +33,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         404: "unknown path",
         405: "wrong method",
         413: "body larger than --max-body-bytes",
+        409: "the server runs --workers N > 1 processes, each with its own state: scripted"
+        " scenarios and the journal need --workers 1",
     }
     return {str(s): _json(_ERROR, reasons[s]) for s in statuses}
 
@@ -263,7 +265,21 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
-                    "responses": {"200": _json({"type": "object"}, '{"status": "ok"}')},
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {
+                                    "status": {"const": "ok"},
+                                    "worker": {"type": "integer", "minimum": 0},
+                                    "workers": {"type": "integer", "minimum": 2},
+                                },
+                            },
+                            '{"status": "ok"}; with --workers N > 1 also which worker answered'
+                            ' ("worker": 0..N-1) and "workers": N',
+                        )
+                    },
                 }
             },
             "/openapi.json": {
@@ -277,14 +293,17 @@ def openapi_spec(version: str) -> dict[str, Any]:
                     "summary": "The journal: requests received, oldest first (admin: loopback, or the admin token)",
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Journal"}, "The journal"),
-                        **_errors(401, 403),
+                        **_errors(401, 403, 409),
                     },
                 }
             },
             "/__admin/reset": {
                 "post": {
                     "summary": "Empty the journal and the scripts (admin: loopback, or the admin token)",
-                    "responses": {"200": _json({"type": "object"}, "Done"), **_errors(401, 403)},
+                    "responses": {
+                        "200": _json({"type": "object"}, "Done"),
+                        **_errors(401, 403, 409),
+                    },
                 }
             },
             "/__admin/scenarios": {
@@ -321,14 +340,14 @@ def openapi_spec(version: str) -> dict[str, Any]:
                             },
                             "Queued",
                         ),
-                        **_errors(400, 401, 403, 413),
+                        **_errors(400, 401, 403, 409, 413),
                     },
                 },
                 "get": {
                     "summary": "The steps still waiting, in order (admin: loopback, or the admin token)",
                     "responses": {
                         "200": _json({"type": "object"}, "Pending steps"),
-                        **_errors(401, 403),
+                        **_errors(401, 403, 409),
                     },
                 },
             },

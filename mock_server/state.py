@@ -109,6 +109,12 @@ class MockConfig:
     directives: bool = False
     # Lets non-loopback clients use the admin API with "Authorization: Bearer <token>".
     admin_token: str | None = None
+    # Set by `websim-mock --workers N` in each of its N processes (see mock_server.workers):
+    # with workers > 1 the journal is off, the admin API's stateful endpoints answer 409,
+    # the rate limit is split N ways, and chaos, latency and fault bytes are seeded with
+    # seed + worker (the answers themselves only depend on seed).
+    workers: int = 1
+    worker: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -145,6 +151,14 @@ class MockConfig:
             isinstance(self.admin_token, str) and self.admin_token.strip()
         ):
             raise ValueError("admin_token must be a non-empty string")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, not {self.workers!r}")
+        if (
+            isinstance(self.worker, bool)
+            or not isinstance(self.worker, int)
+            or not 0 <= self.worker < self.workers
+        ):
+            raise ValueError(f"worker must be an integer 0..workers-1, not {self.worker!r}")
         if self.max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be >= 1, not {self.max_body_bytes!r}")
         if self.journal_size < 0:
@@ -836,7 +850,9 @@ class MockState:
         # Where image URLs point when a request has no usable Host header; set once listening.
         self.public_url = config.public_url
         self.scripts = ScriptQueue()
-        self.journal = Journal(config.journal_size, config.journal_body_bytes)
+        # With several workers nobody could read a worker's journal (the admin API refuses).
+        journal_size = config.journal_size if config.workers == 1 else 0
+        self.journal = Journal(journal_size, config.journal_body_bytes)
         # Unexpected exceptions from handlers, for the pytest plugin to re-raise at teardown.
         self.errors: list[BaseException] = []
         self.latency: LatencyModel | None = None
@@ -847,14 +863,19 @@ class MockState:
         self.limiter: RateLimiter | None = None
         if config.rate_limit is not None:
             scope: RateScope = "project" if config.rate_limit_scope == "project" else "global"
-            rate = parse_rate(config.rate_limit)
-            self.limiter = RateLimiter(rate, config.rate_burst, scope, clock)
-        self.chaos = Chaos(config.chaos, config.chaos_mix, config.seed) if config.chaos else None
+            # Split between the workers: each allows its share of the rate and of the burst.
+            rate = parse_rate(config.rate_limit) / config.workers
+            burst = config.rate_burst
+            if burst is not None:
+                burst = max(1, -(-burst // config.workers))
+            self.limiter = RateLimiter(rate, burst, scope, clock)
+        seed = config.seed + config.worker  # for what misbehaviour draws, not the answers
+        self.chaos = Chaos(config.chaos, config.chaos_mix, seed) if config.chaos else None
         self.latency_rng = self.fault_rng = random.Random()
         self._reseed()
 
     def _reseed(self) -> None:
-        seed = self.config.seed
+        seed = self.config.seed + self.config.worker
         self.latency_rng = random.Random(f"websim-mock/latency/{seed}")
         self.fault_rng = random.Random(f"websim-mock/faults/{seed}")
         if self.chaos is not None:
