@@ -365,6 +365,9 @@ class _Routes:
         self.state = state
         self.config = state.config
         self.scripts = state.scripts
+        self.latency = state.latency
+        self.seed = state.config.seed
+        self.strict_ids = state.config.strict_ids
         self.limit = state.config.max_body_bytes
         directed = state.config.directives
         chat_outcome = _chat_outcome_directed if directed else _chat_outcome
@@ -478,14 +481,41 @@ class _Routes:
     # --- inference ------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request, note: _Note) -> web.StreamResponse:
-        outcome = self.chat_outcome(await _read_body(request, note, self.limit))
-        if isinstance(outcome, _Refused):
-            return _invalid(outcome.error, note)
-        if self.arranged:
-            step = self._arrange("chat", outcome, note)
-        elif (step := self.scripts.take("chat")) is not None:
+        body = await _read_body(request, note, self.limit)
+        if self.arranged:  # directives, rate limit or chaos
+            outcome = self.chat_outcome(body)
+            if isinstance(outcome, _Refused):
+                return _invalid(outcome.error, note)
+            return await self._chat_step(
+                request, note, outcome, self._arrange("chat", outcome, note)
+            )
+        # The usual case, without a call more than needed (this runs for every chat request):
+        # what _chat_outcome does, then the generated answer unless a step or latency waits.
+        try:
+            data = validate_chat_body(parse_json_strictly(body), strict_ids=self.strict_ids)
+        except InvalidRequestError as exc:
+            return _invalid(exc, note)
+        except ValueError as exc:  # from parse_json_strictly
+            return _invalid(_not_json(exc), note)
+        text, answer = chat_answer(self.seed, data["messages"])
+        stream = data.get("stream") is True
+        step = self.scripts.take("chat") if self.scripts.waiting else None
+        if step is None and self.latency is None:
+            if stream:
+                return await self._stream(request, note, text, ())
+            note.answer, note.content_type = answer, JSON_TYPE
+            return web.Response(body=answer, content_type=JSON_TYPE)
+        if step is not None:
             note.source, note.step = "script", step
-        if step is not None or self.state.latency is not None:
+        return await self._chat_step(
+            request, note, _Chat(text, answer, stream, data["project_id"]), step
+        )
+
+    async def _chat_step(
+        self, request: web.Request, note: _Note, outcome: _Chat, step: Step | None
+    ) -> web.StreamResponse:
+        """A valid chat request answered as ``step`` says (None: the generated answer)."""
+        if step is not None or self.latency is not None:
             step = await self._wait(step)
         if step is None:
             if outcome.stream:
@@ -543,9 +573,11 @@ class _Routes:
             return _invalid(outcome.error, note)
         if self.arranged:
             step = self._arrange("image", outcome, note)
-        elif (step := self.scripts.take("image")) is not None:
-            note.source, note.step = "script", step
-        if step is not None or self.state.latency is not None:
+        else:
+            step = self.scripts.take("image") if self.scripts.waiting else None
+            if step is not None:
+                note.source, note.step = "script", step
+        if step is not None or self.latency is not None:
             step = await self._wait(step)
         if isinstance(step, StatusStep):
             return _answer(status_answer(step), note)
@@ -825,7 +857,8 @@ def direct_handler(app: web.Application, fallback: _ServerHandler) -> _ServerHan
     # Not a coroutine function: it returns the route's coroutine for aiohttp to await (one
     # coroutine less per request).
     def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        routes = fixed.get(request.rel_url.path_safe)
+        # The request target as sent is the path itself, usually: no need to parse it then.
+        routes = fixed.get(request.raw_path) or fixed.get(request.rel_url.path_safe)
         if routes is None or hdrs.EXPECT in request.headers:
             return fallback(request)
         route = routes.get(request.method) or routes["*"]

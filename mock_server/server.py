@@ -116,19 +116,21 @@ def _with_json_errors(handler: RequestHandler) -> RequestHandler:
 class LenientProtocol(asyncio.Protocol):
     """An aiohttp connection protocol behind a ``HeaderFixer``; everything else passes through."""
 
-    __slots__ = ("_fixer", "_inner")
+    __slots__ = ("_deliver", "_feed", "_fixer", "_inner")
 
     def __init__(self, inner: asyncio.Protocol) -> None:
         self._inner = inner
         self._fixer = HeaderFixer()
+        self._feed = self._fixer.feed  # bound once: these two run for every chunk read
+        self._deliver = inner.data_received
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        data = self._fixer.feed(data)
+        data = self._feed(data)
         if data:
-            self._inner.data_received(data)
+            self._deliver(data)
 
     def eof_received(self) -> bool | None:
         rest = self._fixer.flush()

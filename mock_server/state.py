@@ -499,11 +499,12 @@ class ScriptQueue:
     each scope keeps its own deque and steps carry a sequence number, so taking one is O(1).
     """
 
-    __slots__ = ("_queues", "_seq")
+    __slots__ = ("_queues", "_seq", "waiting")
 
     def __init__(self) -> None:
         self._queues: dict[Scope, deque[tuple[int, Step]]] = {s: deque() for s in SCOPES}
         self._seq = 0
+        self.waiting = 0  # steps in all queues: what a request checks first (usually 0)
 
     def add(self, scope: Scope, steps: Iterable[Step]) -> int:
         """Queue steps behind those already waiting; returns how many were added."""
@@ -513,6 +514,7 @@ class ScriptQueue:
             self._seq += 1
             queue.append((self._seq, step))
             added += 1
+        self.waiting += added
         return added
 
     def take(self, endpoint: Endpoint) -> Step | None:
@@ -520,8 +522,10 @@ class ScriptQueue:
         own = self._queues[endpoint]
         shared = self._queues["any"]
         if own and (not shared or own[0][0] < shared[0][0]):
+            self.waiting -= 1
             return own.popleft()[1]
         if shared:
+            self.waiting -= 1
             return shared.popleft()[1]
         return None
 
@@ -533,9 +537,10 @@ class ScriptQueue:
     def clear(self) -> None:
         for queue in self._queues.values():
             queue.clear()
+        self.waiting = 0
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return self.waiting
 
 
 # --- the journal --------------------------------------------------------------------------------
