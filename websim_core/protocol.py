@@ -158,18 +158,21 @@ def validate_messages(messages: object) -> list[Message]:
         raise InvalidRequestError("messages", "must not be empty")
     out: list[Message] = []
     for i, message in enumerate(messages):
-        # The common shape (a dict, a known role, string content) skips the detailed checks:
-        # the mock server runs this on every request.
-        if (
-            type(message) is dict
-            and type(message.get("role")) is str
-            and message["role"] in KNOWN_ROLES
-            and type(message.get("content")) is str
-        ):
-            out.append(message)
-        else:
-            out.append(_checked_message(message, f"messages[{i}]"))
+        out.append(message if _is_plain(message) else _checked_message(message, f"messages[{i}]"))
     return out
+
+
+def _is_plain(message: object) -> bool:
+    """The common shape (a dict, a known role, string content), which needs no detailed check.
+
+    The mock server validates every request, so this shortcut is its hot path.
+    """
+    return (
+        type(message) is dict
+        and type(message.get("role")) is str
+        and message["role"] in KNOWN_ROLES
+        and type(message.get("content")) is str
+    )
 
 
 def _checked_message(message: object, where: str) -> Message:
@@ -273,7 +276,6 @@ def build_image_request(
         text = image_prompt(checked)
     if not text:
         raise InvalidRequestError("prompt", "no prompt given and no trailing user message")
-    _check_encodable(text, "prompt")
     if project_id is None:
         project_id = generate_project_id("image", rng=rng)
     payload = {
@@ -281,7 +283,12 @@ def build_image_request(
         "prompt": text,
         "aspect_ratio": aspect_ratio,
     }
-    return ImageRequest(payload, encoded=_dump(payload))
+    try:
+        encoded = _dump(payload)
+    except (TypeError, ValueError, RecursionError):
+        _check_encodable(text, "prompt")  # the one field that can fail: name it
+        raise
+    return ImageRequest(payload, encoded=encoded)
 
 
 # --- parsing what the server sent -------------------------------------------------------------
@@ -352,21 +359,6 @@ def parse_json_body(body: bytes, what: str, content_type: str | None = None) -> 
 # --- validating what a client sent (the mock server's side) -----------------------------------
 
 
-def _plain_messages(messages: object) -> bool:
-    """Whether ``validate_messages`` would take its fast path for every message (and so pass)."""
-    if type(messages) is not list or not messages:
-        return False
-    for message in messages:
-        if not (
-            type(message) is dict
-            and type(message.get("role")) is str
-            and message["role"] in KNOWN_ROLES
-            and type(message.get("content")) is str
-        ):
-            return False
-    return True
-
-
 def validate_chat_body(data: object, *, strict_ids: bool = False) -> dict[str, Any]:
     """A parsed chat request body, checked field by field; returns it unchanged."""
     if not isinstance(data, dict):
@@ -380,8 +372,9 @@ def validate_chat_body(data: object, *, strict_ids: bool = False) -> dict[str, A
         validate_project_id(project_id, "chat", strict=strict_ids)
     if "messages" not in data:
         raise InvalidRequestError("messages", "is missing")
-    if not _plain_messages(data["messages"]):
-        validate_messages(data["messages"])
+    messages = data["messages"]
+    if not (type(messages) is list and messages and all(map(_is_plain, messages))):
+        validate_messages(messages)
     if "stream" in data and not isinstance(data["stream"], bool):
         raise InvalidRequestError("stream", f"must be a boolean, not {_type(data['stream'])}")
     return data
