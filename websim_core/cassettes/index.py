@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,10 +39,9 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Hit:
-    """The recorded answer to play, and how many of its sequence had been played before it."""
+    """The recorded answer to play."""
 
     recorded: Recorded
-    played_before: int
 
 
 @dataclass(frozen=True)
@@ -122,15 +121,6 @@ class ReplayIndex:
                 raise CassetteLoadError(f"{path}: {exc}") from None
         return index
 
-    @classmethod
-    def from_cassettes(
-        cls, cassettes: Iterable[CassetteFile], *, repeat: Repeat = "last"
-    ) -> ReplayIndex:
-        index = cls(repeat=repeat)
-        for cassette in cassettes:
-            index.add_cassette(cassette)
-        return index
-
     # --- serving --------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -164,7 +154,7 @@ class ReplayIndex:
         else:
             slot = played
         sequence.played += 1
-        return Hit(sequence.items[slot], played)
+        return Hit(sequence.items[slot])
 
     def _describe(self, recorded: Recorded, differences: Sequence[str]) -> dict[str, Any]:
         request = recorded.interaction.request
