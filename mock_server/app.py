@@ -170,8 +170,16 @@ def _one_line(exc: BaseException) -> str:
 
 async def _read_body(request: web.Request, note: _Note, limit: int) -> bytes:
     """The body, undoing any Content-Encoding; _BadBody when it cannot be read."""
+    content = request.content
     try:
-        body = await request.read()
+        if content.is_eof() and content.exception() is None:
+            # The whole body came with the headers (the usual small request): take it as it
+            # is, without read()'s copy into a bytearray and back.
+            body = content.read_nowait()
+            if len(body) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        else:
+            body = await request.read()
     except _UNREADABLE as exc:
         raise _BadBody("body", f"could not be read ({_one_line(exc)})", close=True) from None
     note.body = body
