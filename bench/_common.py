@@ -62,21 +62,36 @@ _LISTENING = re.compile(r"listening on (https?://\S+)")
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def id_template(body: bytes) -> tuple[bytes, bytes, int, int] | None:
-    """``(before, after, left, right)``: the body is ``before + ID + after``, ID ``left``_``right``.
+# The same scenarios with the project ID also in the user message or the prompt: with a fresh
+# ID in every request, no two requests then share a conversation (no answer cache helps).
+VARIED_SCENARIOS: dict[str, tuple[str, bytes]] = {
+    name: (path, body.replace(b"Hello, how are you?", b"Hello, how are you? ke3_xh5gai3gjkmruomu"))
+    if name != "image"
+    else (path, body.replace(b"A cat in space", b"A cat in space kx0m131_rzz66qb2xoy7"))
+    for name, (path, body) in SCENARIOS.items()
+}
+
+
+def scenario(name: str, bodies: str = "fresh") -> tuple[str, bytes]:
+    """``(path, body)`` of a scenario; ``bodies="varied"`` puts the ID in the conversation too."""
+    return (VARIED_SCENARIOS if bodies == "varied" else SCENARIOS)[name]
+
+
+def id_template(body: bytes) -> tuple[list[bytes], int, int] | None:
+    """``(pieces, left, right)``: the body is ``ID.join(pieces)``, ID of the shape ``left``_``right``.
 
     Real clients send a fresh project ID with every request, so a load run that repeats one
     body byte for byte would flatter any server that caches by body; the load generators put a
-    fresh ID of the same shape in each request.
+    fresh ID of the same shape in each request, wherever the body's ID appears.
     """
     project_id = json.loads(body).get("project_id")
     if not isinstance(project_id, str) or project_id.count("_") != 1:
         return None
-    before, found, after = body.partition(json.dumps(project_id).encode())
-    if not found:
+    pieces = body.split(project_id.encode())
+    if len(pieces) < 2:
         return None
     left, _, right = project_id.partition("_")
-    return before + b'"', b'"' + after, len(left), len(right)
+    return pieces, len(left), len(right)
 
 
 def free_port() -> int:
@@ -366,7 +381,7 @@ end
 
 # A fresh project ID in every request, as real clients send (see id_template).
 _WRK_FRESH_IDS = """\
-local before, after = {before}, {after}
+local pieces = {{{pieces}}}
 local chars = "{alphabet}"
 math.randomseed(os.time())
 local function run(n)
@@ -378,7 +393,7 @@ local function run(n)
   return table.concat(t)
 end
 request = function()
-  return wrk.format(nil, nil, nil, before .. run({left}) .. "_" .. run({right}) .. after)
+  return wrk.format(nil, nil, nil, table.concat(pieces, run({left}) .. "_" .. run({right})))
 end
 """
 
@@ -427,10 +442,9 @@ def _run_wrk(
     template = id_template(body) if fresh_ids else None
     fresh = ""
     if template is not None:
-        before, after, left, right = template
+        pieces, left, right = template
         fresh = _WRK_FRESH_IDS.format(
-            before=_lua_string(before),
-            after=_lua_string(after),
+            pieces=", ".join(map(_lua_string, pieces)),
             alphabet=_ID_ALPHABET,
             left=left,
             right=right,

@@ -27,21 +27,22 @@ _ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def body_factory(body: bytes | None, fresh_ids: bool) -> Any:
-    """A function giving the next request body: ``body`` itself, or it with a fresh ID."""
+    """A function giving the next request body: ``body`` itself, or it with a fresh ID
+    wherever its ID appears."""
     if body is None or not fresh_ids:
         return lambda: body
     project_id = json.loads(body).get("project_id")
     if not isinstance(project_id, str) or project_id.count("_") != 1:
         return lambda: body
-    before, found, after = body.partition(json.dumps(project_id).encode())
-    if not found:
+    pieces = body.split(project_id.encode())  # the ID may also be in the conversation
+    if len(pieces) < 2:
         return lambda: body
     left, _, right = project_id.partition("_")
     rng = random.Random()
 
     def make() -> bytes:
         chars = bytes(rng.choices(_ID_ALPHABET, k=len(left) + len(right)))
-        return b"".join((before, b'"', chars[: len(left)], b"_", chars[len(left) :], b'"', after))
+        return (chars[: len(left)] + b"_" + chars[len(left) :]).join(pieces)
 
     return make
 

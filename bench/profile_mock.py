@@ -35,7 +35,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 sys.path.insert(0, str(BENCH_DIR))
 
 import bare_server  # noqa: E402
-from _common import SCENARIOS, id_template  # noqa: E402
+from _common import SCENARIOS, id_template, scenario  # noqa: E402
 
 from mock_server.server import LenientProtocol, MockServer, _with_json_errors  # noqa: E402
 
@@ -120,11 +120,11 @@ def bodies(body: bytes, count: int) -> list[bytes]:
     template = id_template(body)
     if template is None:
         return [body] * count
-    before, after, left, right = template
+    pieces, left, right = template
     out = []
     for i in range(count):
         digits = f"{i:0{left + right}d}"[-(left + right) :]
-        out.append(before + digits[:left].encode() + b"_" + digits[left:].encode() + after)
+        out.append((digits[:left] + "_" + digits[left:]).encode().join(pieces))
     return out
 
 
@@ -221,7 +221,7 @@ async def probe_content(target: Target, path: str, body: bytes) -> tuple[str, in
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    path, body = SCENARIOS[args.scenario]
+    path, body = scenario(args.scenario, args.bodies)
     options = json.loads(args.mock_args)
     mock = await mock_target(options)
     content, events = await probe_content(mock, *SCENARIOS["chat"])
@@ -266,6 +266,12 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="chat")
+    parser.add_argument(
+        "--bodies",
+        choices=("fresh", "varied"),
+        default="fresh",
+        help="fresh: a new project_id per request; varied: and a new conversation or prompt",
+    )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)

@@ -46,6 +46,9 @@ from _common import (
     wait_http_ok,
     wrk_path,
 )
+from _common import (
+    scenario as scenario_body,
+)
 
 PARTS = ("http", "client", "sse", "replay", "startup", "suite")
 RESULTS_DIR = BENCH_DIR / "results"
@@ -140,7 +143,7 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
         # before each measured run: unbounded by default, it would slow it down run after run
         # (ours keeps the last 10,000 requests), and the target is WireMock at its best.
         for scenario in args.scenarios:
-            path, body = SCENARIOS[scenario]
+            path, body = scenario_body(scenario, args.bodies)
             for name, server in servers.items():
                 seconds = args.wm_warmup if name == "wiremock" else 1.0
                 run_load(
@@ -154,7 +157,7 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
 
         names = list(servers)
         for scenario in args.scenarios:
-            path, body = SCENARIOS[scenario]
+            path, body = scenario_body(scenario, args.bodies)
             for concurrency in args.concurrency:
                 runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
                 for repeat in range(args.repeats):
@@ -487,10 +490,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
         "--bodies",
-        choices=("fresh", "fixed"),
+        choices=("fresh", "varied", "fixed"),
         default="fresh",
         help=(
             "fresh: a new project_id in every request, as real clients send (default); "
+            "varied: that ID also in the user message or prompt, so no two requests share a "
+            "conversation (no answer cache helps); "
             "fixed: the same body byte for byte (flatters servers that cache by body)"
         ),
     )
@@ -533,7 +538,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if scenario not in SCENARIOS:
             parser.error(f"unknown scenario {scenario!r} (known: {', '.join(SCENARIOS)})")
     args.mock_args = args.mock_args.split()
-    args.fresh_ids = args.bodies == "fresh"
+    args.fresh_ids = args.bodies != "fixed"
     if args.loadgen == "wrk" and wrk_path() is None:
         parser.error("wrk is not installed (apt-get install wrk)")
     args.loadgen_used = "wrk" if (args.loadgen != "python" and wrk_path()) else "python"

@@ -13,7 +13,7 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,20 +63,25 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-# json.dumps with non-default options builds an encoder per call: build them once.
-_dumps_utf8 = json.JSONEncoder(ensure_ascii=False).encode
+# json's own string escapers (C): a JSON string with and without \uXXXX for non-ASCII, quoted.
+_json_ascii: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_json_utf8: Callable[[str], str] = json.encoder.encode_basestring
 # Conversations up to this size (as JSON) have their answer cached.
 _CACHED_KEY_CHARS = 16 * 1024
 
 
+_LENGTH = struct.Struct(">Q")
+
+
 def _digest(*parts: str) -> bytes:
     """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
-    h = hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
+    framed = []
     for part in parts:
         data = part.encode("utf-8", "surrogatepass")
-        h.update(struct.pack(">Q", len(data)))
-        h.update(data)
-    return h.digest()
+        framed.append(_LENGTH.pack(len(data)))
+        framed.append(data)
+    # One update of the joined bytes hashes exactly what an update per piece would.
+    return hashlib.blake2b(b"".join(framed), digest_size=16, person=b"websim-mock-v1").digest()
 
 
 def _printable(text: str) -> str:
@@ -124,8 +129,18 @@ def _quote(text: str) -> str:
     return text
 
 
-def _compose(seed: int, conversation: str) -> tuple[str, bytes]:
-    pairs = json.loads(conversation)
+def _conversation_json(pairs: Sequence[Sequence[str]]) -> str:
+    """``json.dumps(pairs)`` for ``[[role, text], ...]``, built from the string escaper alone
+    (``json.dumps`` sets up an encoder per call; this is the answer's hash key, on every miss)."""
+    return "[" + ", ".join(f"[{_json_ascii(r)}, {_json_ascii(t)}]" for r, t in pairs) + "]"
+
+
+def _compose(
+    seed: int, conversation: str, pairs: Sequence[Sequence[str]] | None = None
+) -> tuple[str, bytes]:
+    """The answer to ``conversation`` (``_conversation_json(pairs)``; pairs parsed if not given)."""
+    if pairs is None:
+        pairs = json.loads(conversation)
     digest = _digest("chat", str(seed), conversation)
     last = next((text for role, text in reversed(pairs) if role == "user"), None)
     if last is None:
@@ -139,13 +154,13 @@ def _compose(seed: int, conversation: str) -> tuple[str, bytes]:
     return text, chat_body(text)
 
 
-_compose_cached = functools.lru_cache(maxsize=1024)(_compose)
+_compose_cached = functools.lru_cache(maxsize=256)(_compose)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _compose_texts(seed: int, texts: tuple[str, ...]) -> tuple[str, bytes]:
-    pairs = [[texts[i], texts[i + 1]] for i in range(0, len(texts), 2)]
-    return _compose(seed, json.dumps(pairs))
+    pairs = [(texts[i], texts[i + 1]) for i in range(0, len(texts), 2)]
+    return _compose(seed, _conversation_json(pairs), pairs)
 
 
 def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
@@ -167,11 +182,11 @@ def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, 
     else:
         if size <= _CACHED_KEY_CHARS:
             return _compose_texts(seed, tuple(texts))
-    pairs = [[str(m.get("role")), content_text(m.get("content"))] for m in messages]
-    conversation = json.dumps(pairs)  # ASCII: lone surrogates are escaped, not an error
+    pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
+    conversation = _conversation_json(pairs)  # ASCII: lone surrogates are escaped, not an error
     if len(conversation) <= _CACHED_KEY_CHARS:
         return _compose_cached(seed, conversation)
-    return _compose(seed, conversation)
+    return _compose(seed, conversation, pairs)
 
 
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
@@ -212,10 +227,11 @@ def stream_events(text: str) -> tuple[bytes, ...]:
 
 def chat_body(text: str) -> bytes:
     """The non-streamed chat answer ``{"content": ...}``."""
+    # What json.dumps({"content": text}, ensure_ascii=False) gives, without its encoder set-up.
     try:
-        return _dumps_utf8({"content": text}).encode("utf-8")
+        return f'{{"content": {_json_utf8(text)}}}'.encode()
     except UnicodeEncodeError:  # lone surrogates
-        return _dumps_utf8({"content": _printable(text)}).encode("utf-8")
+        return f'{{"content": {_json_utf8(_printable(text))}}}'.encode()
 
 
 # --- images -------------------------------------------------------------------------------------

@@ -413,3 +413,24 @@ async def test_a_body_taken_whole_is_the_body_read(chunks: list[bytes], slack: i
     read = await _body_of(chunks, limit, whole=False)
     assert taken == read
     assert taken == (body if len(body) <= limit else 413)
+
+
+# --- the answer's JSON built by hand == json.dumps -------------------------------------------------
+
+
+@given(st.lists(st.tuples(st.text(), st.text()), max_size=4))
+def test_conversation_json_is_json_dumps(pairs: list[tuple[str, str]]) -> None:
+    from mock_server.replies import _conversation_json
+
+    assert _conversation_json(pairs) == json.dumps([list(p) for p in pairs])
+
+
+@given(st.text())
+def test_chat_body_is_json_dumps(text: str) -> None:
+    from mock_server.replies import _printable, chat_body
+
+    try:
+        expected = json.dumps({"content": text}, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates are replaced, as in every answer
+        expected = json.dumps({"content": _printable(text)}, ensure_ascii=False).encode("utf-8")
+    assert chat_body(text) == expected
