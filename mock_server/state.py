@@ -652,10 +652,11 @@ class JournalEntry:
         }
 
 
-# A journal entry packed: id, time, then the sizes of the path, the header block and the body
-# (before it was cut), followed by those bytes.
-_PACKED = struct.Struct("<qdIII")
+# A journal entry packed: id, time, then the sizes of the path, the header block, the body
+# (before it was cut) and the answer's body, followed by those bytes (the answer's last).
+_PACKED = struct.Struct("<qdIIII")
 _ODD_HEADERS = 0xFFFFFFFF  # header size meaning "kept apart": a name or value holds CRLF
+_NO_ANSWER = 0xFFFFFFFF  # answer size meaning "no body was sent" (None)
 _MAX_SHARED_ANSWERS = 256
 _PACK_EVERY = 64
 
@@ -668,8 +669,9 @@ class Journal:
     leaves behind (header tuples, body, path, time...) made that the larger part of the
     journal's cost (issue 7). So ``record`` only queues the request's pieces, and every
     ``_PACK_EVERY`` requests (or when read) they are packed, in one loop that stays in the
-    caches, into one bytes object per entry (id, time, path, header block, body) and a tuple
-    saying how it was answered, which entries answered alike share. ``entries()`` unpacks them
+    caches, into one bytes object per entry (id, time, path, header block, body, the answer's
+    body) and a tuple saying how it was answered, which entries answered alike share (answers
+    differ by body: kept apart, each would be one more cold object to free). ``entries()`` unpacks them
     into ``JournalEntry`` objects; nothing is decoded or parsed before that.
     """
 
@@ -758,23 +760,19 @@ class Journal:
             target = path.encode("utf-8", "surrogatepass")
             block = b"\r\n".join(chain.from_iterable(raw_headers))
             block_size = len(block)
-            answer: tuple[Any, ...] = (
-                method,
-                endpoint,
-                status,
-                response_type,
-                response_body,
-                source,
-                step,
-            )
+            answer: tuple[Any, ...] = (method, endpoint, status, response_type, source, step)
             if raw_headers and block.count(b"\r\n") != 2 * len(raw_headers) - 1:
                 block, block_size, answer = b"", _ODD_HEADERS, (*answer, raw_headers)
             elif step is None:  # hashable: share the answer with the entries answered alike
                 answer = shared.setdefault(answer, answer)
                 if len(shared) > _MAX_SHARED_ANSWERS:
                     shared.clear()
-            head = _PACKED.pack(entry_id, when, len(target), block_size, len(body))
-            packed.append(b"".join((head, target, block, body[:max_body])))
+            if response_body is None:
+                response_body, response_size = b"", _NO_ANSWER
+            else:
+                response_size = len(response_body)
+            head = _PACKED.pack(entry_id, when, len(target), block_size, len(body), response_size)
+            packed.append(b"".join((head, target, block, body[:max_body], response_body)))
             answers.append(answer)
             entry_id += 1
         pending.clear()
@@ -783,17 +781,22 @@ class Journal:
         self._pack()
         out = []
         for packed, answer in zip(self._packed, self._answers, strict=True):
-            entry_id, time, path_size, block_size, size = _PACKED.unpack_from(packed)
+            entry_id, time, path_size, block_size, size, response_size = _PACKED.unpack_from(packed)
             start = _PACKED.size + path_size
             path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
             if block_size == _ODD_HEADERS:
-                raw_headers = answer[7]
+                raw_headers = answer[6]
                 block_size = 0
             else:
                 fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
                 raw_headers = tuple(zip(fields[0::2], fields[1::2], strict=True))
-            body = packed[start + block_size :]
-            method, endpoint, status, response_type, response_body, source, step = answer[:7]
+            end = len(packed)
+            response_body: bytes | None = None
+            if response_size != _NO_ANSWER:
+                end -= response_size
+                response_body = packed[end:]
+            body = packed[start + block_size : end]
+            method, endpoint, status, response_type, source, step = answer[:6]
             out.append(
                 JournalEntry(
                     entry_id,
