@@ -135,16 +135,38 @@ def _conversation_json(pairs: Sequence[Sequence[str]]) -> str:
     return "[" + ", ".join(f"[{_json_ascii(r)}, {_json_ascii(t)}]" for r, t in pairs) + "]"
 
 
-def _compose(
-    seed: int, conversation: str, pairs: Sequence[Sequence[str]] | None = None
-) -> tuple[str, bytes]:
-    """The answer to ``conversation`` (``_conversation_json(pairs)``; pairs parsed if not given)."""
-    if pairs is None:
-        pairs = json.loads(conversation)
-    digest = _digest("chat", str(seed), conversation)
-    last = next((text for role, text in reversed(pairs) if role == "user"), None)
+@functools.lru_cache(maxsize=16)
+def _chat_hash(seed: int) -> Any:
+    """BLAKE2b with the ``_digest`` parts ``"chat"`` and the seed in: copy, then add the rest."""
+    framed = []
+    for part in ("chat", str(seed)):
+        data = part.encode()
+        framed.append(_LENGTH.pack(len(data)) + data)
+    return hashlib.blake2b(b"".join(framed), digest_size=16, person=b"websim-mock-v1")
+
+
+def _chat_digest(seed: int, conversation: str) -> bytes:
+    """``_digest("chat", str(seed), conversation)`` for an ASCII conversation, from a copy."""
+    data = conversation.encode()
+    hasher = _chat_hash(seed).copy()
+    hasher.update(_LENGTH.pack(len(data)) + data)
+    return bytes(hasher.digest())
+
+
+def _last_said(pairs: Sequence[Sequence[str]]) -> str:
+    """The last user message's text, else the last message's, else nothing."""
+    for role, text in reversed(pairs):
+        if role == "user":
+            return text
+    return pairs[-1][1] if pairs else ""
+
+
+def _compose(seed: int, conversation: str, last: str | None = None) -> tuple[str, bytes]:
+    """The answer to ``conversation`` (``_conversation_json(pairs)``, ASCII), whose last user
+    message says ``last`` (found in the parsed conversation when not given)."""
     if last is None:
-        last = pairs[-1][1] if pairs else ""
+        last = _last_said(json.loads(conversation))
+    digest = _chat_digest(seed, conversation)
     quoted = _quote(last)
     said = f'You wrote: "{quoted}".' if quoted else "Your message was empty."
     opener = _OPENERS[digest[0] % len(_OPENERS)]
@@ -160,7 +182,7 @@ _compose_cached = functools.lru_cache(maxsize=256)(_compose)
 @functools.lru_cache(maxsize=256)
 def _compose_texts(seed: int, texts: tuple[str, ...]) -> tuple[str, bytes]:
     pairs = [(texts[i], texts[i + 1]) for i in range(0, len(texts), 2)]
-    return _compose(seed, _conversation_json(pairs), pairs)
+    return _compose(seed, _conversation_json(pairs), _last_said(pairs))
 
 
 def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
@@ -186,7 +208,7 @@ def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, 
     conversation = _conversation_json(pairs)  # ASCII: lone surrogates are escaped, not an error
     if len(conversation) <= _CACHED_KEY_CHARS:
         return _compose_cached(seed, conversation)
-    return _compose(seed, conversation, pairs)
+    return _compose(seed, conversation, _last_said(pairs))
 
 
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:

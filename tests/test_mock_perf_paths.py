@@ -434,3 +434,11 @@ def test_chat_body_is_json_dumps(text: str) -> None:
     except UnicodeEncodeError:  # lone surrogates are replaced, as in every answer
         expected = json.dumps({"content": _printable(text)}, ensure_ascii=False).encode("utf-8")
     assert chat_body(text) == expected
+
+
+@given(st.integers(-(2**70), 2**70), st.lists(st.tuples(st.text(), st.text()), max_size=3))
+def test_the_chat_digest_from_a_copy_is_the_digest(seed: int, pairs: list[tuple[str, str]]) -> None:
+    from mock_server.replies import _chat_digest, _conversation_json, _digest
+
+    conversation = _conversation_json(pairs)
+    assert _chat_digest(seed, conversation) == _digest("chat", str(seed), conversation)
