@@ -51,6 +51,13 @@ CHAT = "/api/v1/inference/run_chat_completion"
 IMAGE = "/api/v1/inference/run_image_generation"
 MAX_BODY = 1024 * 1024
 FUZZ_ID = "x-fuzz-id"
+
+
+def _gzip(data: bytes, level: int = 9) -> bytes:
+    """gzip with a fixed header time: same seed, same bytes (gzip.compress stamps the clock)."""
+    return gzip.compress(data, level, mtime=0)
+
+
 _ARRANGED = ("script", "directive", "chaos", "rate_limit")
 _ROLES = ("user", "system", "assistant", "developer")
 _RATIOS = ("1:1", "16:9", "9:16", "21:9", "9:21")
@@ -317,26 +324,26 @@ class Generator:
         choice = rng.randrange(10)
         coding = "gzip"
         if choice == 0:
-            body = gzip.compress(plain)
+            body = _gzip(plain)
         elif choice == 1:
             body, coding = zlib.compress(plain), "deflate"
         elif choice == 2:
             raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
             body, coding = raw.compress(plain) + raw.flush(), "deflate"
         elif choice == 3:
-            body, coding = gzip.compress(zlib.compress(plain)), "deflate, gzip"
+            body, coding = _gzip(zlib.compress(plain)), "deflate, gzip"
         elif choice == 4:
-            body = gzip.compress(plain)[: rng.randint(1, 20)]  # truncated
+            body = _gzip(plain)[: rng.randint(1, 20)]  # truncated
         elif choice == 5:
             body = plain  # labelled gzip, is not
         elif choice == 6:  # a bomb: 8 MiB of zeros in about 8 KiB
-            body = gzip.compress(b"0" * (8 * MAX_BODY), 9)
+            body = _gzip(b"0" * (8 * MAX_BODY), 9)
         elif choice == 7:
             body, coding = plain, rng.choice(("br", "zstd", "compress", "x" * 100, "gzip;q=1"))
         elif choice == 8:
-            body, coding = gzip.compress(plain), rng.choice(("GZIP", "x-gzip", "identity, gzip"))
+            body, coding = _gzip(plain), rng.choice(("GZIP", "x-gzip", "identity, gzip"))
         else:
-            data = bytearray(gzip.compress(plain))
+            data = bytearray(_gzip(plain))
             data[rng.randrange(10, len(data))] ^= 0xFF  # a flipped byte: bad CRC or bad data
             body = bytes(data)
         headers = (*self.content_type(), ("Content-Encoding", coding))
@@ -699,11 +706,10 @@ class Generator:
             (ok_head + chunked + "\r\n").encode()
             + b"5;ext=1\r\nabcde\r\n0\r\nX-Trailer: 1\r\n\r\n",
             (ok_head + chunked + "\r\n").encode() + b"ffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
-            (ok_head + "Transfer-Encoding: gzip, chunked\r\n\r\n").encode()
-            + chunks(gzip.compress(body)),
+            (ok_head + "Transfer-Encoding: gzip, chunked\r\n\r\n").encode() + chunks(_gzip(body)),
             (ok_head + "Transfer-Encoding: chunked, gzip\r\n\r\n").encode() + chunks(body),
             (ok_head + "Content-Encoding: gzip\r\n" + chunked + "\r\n").encode()
-            + chunks(gzip.compress(body)),
+            + chunks(_gzip(body)),
             (ok_head + "Expect: 100-continue\r\n" + length + "\r\n").encode() + body,
             (ok_head + length + "\r\n").encode()
             + body
