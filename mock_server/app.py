@@ -826,15 +826,18 @@ def build_app(state: MockState) -> web.Application:
         ("/healthz", routes.healthz, False),
         ("/openapi.json", routes.openapi_json, True),
     ):
-        add("GET", path, handler, journal=journal)
+        for method in ("GET", "HEAD"):  # HEAD: the same answer, its body not sent (aiohttp)
+            add(method, path, handler, journal=journal)
         add("*", path, routes.method_not_allowed("GET, HEAD"), journal=journal)
     admin = routes.admin
     one_state = state.config.workers == 1
     for method, path, handler in (
         ("GET", "/__admin/requests", routes.admin_requests),
+        ("HEAD", "/__admin/requests", routes.admin_requests),
         ("POST", "/__admin/reset", routes.admin_reset),
         ("POST", "/__admin/scenarios", routes.admin_add_scenario),
         ("GET", "/__admin/scenarios", routes.admin_scenarios),
+        ("HEAD", "/__admin/scenarios", routes.admin_scenarios),
     ):
         add(method, path, admin(handler if one_state else routes.one_worker_only), journal=False)
     for path, allowed in (

@@ -1,7 +1,8 @@
-"""Two small HTTP conformance bugs the fuzz (``bench/fuzz.py``) ran into, as strict xfails.
+"""Two small HTTP conformance bugs the fuzz (``bench/fuzz.py``) ran into.
 
-Neither is a 5xx nor a handler error. When one is fixed, its test passes and (xfail_strict)
-fails the run: remove the mark then.
+Neither was a 5xx nor a handler error. The HEAD one is fixed and tested here; the other is
+still a strict xfail: when it is fixed, its test passes and (xfail_strict) fails the run, so
+remove the mark then.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from mock_server import MockServer
+from websim_core.routing import IMAGE_PATH
 
 
 async def exchange(port: int, request: bytes) -> bytes:
@@ -29,18 +31,29 @@ async def exchange(port: int, request: bytes) -> bytes:
         await writer.wait_closed()
 
 
-@pytest.mark.xfail(
-    reason="GET-only routes answer HEAD with 405 while their Allow header lists HEAD "
-    "(routes are added for 'GET' only; aiohttp adds HEAD only with add_get/allow_head)",
-    strict=True,
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/openapi.json", "/__admin/requests", "/__admin/scenarios", "/images/{image}"],
 )
-@pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/__admin/requests"])
-async def test_head_is_allowed_where_allow_says_so(websim_server: MockServer, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.head(websim_server.url + path) as r:
-        assert r.status == 200 or "HEAD" not in r.headers.get("Allow", ""), (
-            r.status,
-            r.headers.get("Allow"),
-        )
+async def test_head_answers_as_get_without_the_body(websim_server: MockServer, path: str) -> None:
+    """Found by the fuzz: GET-only routes answered HEAD with 405 while Allow listed HEAD."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            websim_server.url + IMAGE_PATH, json={"project_id": "p_1", "prompt": "A cat"}
+        ) as made:
+            image = (await made.json())["url"].rsplit("/", 1)[1]
+        url = websim_server.url + path.format(image=image)
+        async with session.get(url) as get:
+            body = await get.read()
+        async with session.head(url) as head:
+            assert head.status == get.status == 200
+            assert await head.read() == b""
+            for name in ("Content-Type", "Content-Length"):
+                assert head.headers[name] == get.headers[name]
+    assert int(get.headers["Content-Length"]) == len(body) > 0
+    async with aiohttp.ClientSession() as session, session.delete(url) as refused:
+        assert refused.status == 405
+        assert "HEAD" in refused.headers["Allow"]
 
 
 @pytest.mark.xfail(
