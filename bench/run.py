@@ -184,6 +184,26 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
                 result["runs"].setdefault(scenario, {})[str(concurrency)] = cell
                 line = "  ".join(f"{name} {run['rps']:,.0f}" for name, run in cell.items())
                 print(f"  {scenario:6} c={concurrency:<3} {line}", flush=True)
+        if "chat" in args.scenarios and args.bodies == "fresh" and "mock" in servers:
+            # Context for the chat target: the same cell when no two requests share a
+            # conversation, so the mock generates every answer (no answer cache helps).
+            path, body = scenario_body("chat", "varied")
+            runs = {"mock": [], "bare": []}
+            for repeat in range(args.repeats):
+                for name in ("mock", "bare") if repeat % 2 == 0 else ("bare", "mock"):
+                    runs[name].append(
+                        run_load(
+                            str(servers[name].url) + path,
+                            body,
+                            concurrency=64,
+                            duration=args.duration,
+                            tool=args.loadgen,
+                        )
+                    )
+            cell = {name: best_of(name_runs) for name, name_runs in runs.items()}
+            result["runs"]["chat-varied"] = {"64": cell}
+            line = "  ".join(f"{name} {run['rps']:,.0f}" for name, run in cell.items())
+            print(f"  chat, a new conversation per request, c=64: {line}", flush=True)
         for name, server in servers.items():
             if server.proc is not None and server.proc.poll() is not None:
                 notes.append(f"{name} exited during the run: {server.output[-3:]}")
@@ -311,6 +331,14 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         ratio,
         ">= 0.9",
         None if ratio is None else ratio >= 0.9,
+        "http",
+    )
+    ratio = _paired(results, "chat-varied", 64, "mock", "bare")
+    add(
+        "(context) chat rps c=64, a new conversation in every request, mock / bare",
+        ratio,
+        "(none)",
+        None if ratio is None else True,
         "http",
     )
     workers = next((name for name in http.get("servers", {}) if name.startswith("mock-w")), None)
@@ -462,6 +490,8 @@ def render(results: dict[str, Any], rows: list[dict[str, Any]], notes: list[str]
     )
     for row in rows:
         mark = {True: "MET", False: "MISSED", None: "not measured"}[row["met"]]
+        if row["bound"] == "(none)":
+            mark = "context" if row["value"] is not None else mark
         out.append(
             f"  [{mark:>12}] {row['target']}: {_fmt(row['value'], 3)} (target {row['bound']})"
         )
