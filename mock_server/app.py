@@ -172,7 +172,7 @@ async def _read_body(request: web.Request, note: _Note, limit: int) -> bytes:
     """The body, undoing any Content-Encoding; _BadBody when it cannot be read."""
     content = request.content
     try:
-        if content.is_eof() and content.exception() is None:
+        if content.is_eof():  # (a stored exception is raised by read_nowait as by read)
             # The whole body came with the headers (the usual small request): take it as it
             # is, without read()'s copy into a bytearray and back.
             body = content.read_nowait()
@@ -816,9 +816,11 @@ def build_app(state: MockState) -> web.Application:
 
     def add(method: str, path: str, handler: _Handler, **kw: Any) -> None:
         route = wrap(handler, **kw)
-        router.add_route(method, path, route)
-        if "{" not in path:
-            fixed.setdefault(path, {})[method] = route
+        # A GET route answers HEAD too (aiohttp sends no body), as web.get(allow_head=True).
+        for each in ("GET", "HEAD") if method == "GET" else (method,):
+            router.add_route(each, path, route)
+            if "{" not in path:
+                fixed.setdefault(path, {})[each] = route
 
     add("POST", CHAT_PATH, routes.chat, endpoint="chat")
     add("*", CHAT_PATH, routes.method_not_allowed("POST"), endpoint="chat")
@@ -829,18 +831,15 @@ def build_app(state: MockState) -> web.Application:
         ("/healthz", routes.healthz, False),
         ("/openapi.json", routes.openapi_json, True),
     ):
-        for method in ("GET", "HEAD"):  # HEAD: the same answer, its body not sent (aiohttp)
-            add(method, path, handler, journal=journal)
+        add("GET", path, handler, journal=journal)
         add("*", path, routes.method_not_allowed("GET, HEAD"), journal=journal)
     admin = routes.admin
     one_state = state.config.workers == 1
     for method, path, handler in (
         ("GET", "/__admin/requests", routes.admin_requests),
-        ("HEAD", "/__admin/requests", routes.admin_requests),
         ("POST", "/__admin/reset", routes.admin_reset),
         ("POST", "/__admin/scenarios", routes.admin_add_scenario),
         ("GET", "/__admin/scenarios", routes.admin_scenarios),
-        ("HEAD", "/__admin/scenarios", routes.admin_scenarios),
     ):
         add(method, path, admin(handler if one_state else routes.one_worker_only), journal=False)
     for path, allowed in (

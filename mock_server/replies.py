@@ -73,15 +73,18 @@ _CACHED_KEY_CHARS = 16 * 1024
 _LENGTH = struct.Struct(">Q")
 
 
+def _framed(part: str) -> bytes:
+    data = part.encode("utf-8", "surrogatepass")
+    return _LENGTH.pack(len(data)) + data
+
+
+def _blake2b(data: bytes) -> hashlib.blake2b:
+    return hashlib.blake2b(data, digest_size=16, person=b"websim-mock-v1")
+
+
 def _digest(*parts: str) -> bytes:
     """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
-    framed = []
-    for part in parts:
-        data = part.encode("utf-8", "surrogatepass")
-        framed.append(_LENGTH.pack(len(data)))
-        framed.append(data)
-    # One update of the joined bytes hashes exactly what an update per piece would.
-    return hashlib.blake2b(b"".join(framed), digest_size=16, person=b"websim-mock-v1").digest()
+    return _blake2b(b"".join(map(_framed, parts))).digest()
 
 
 def _printable(text: str) -> str:
@@ -136,21 +139,16 @@ def _conversation_json(pairs: Sequence[Sequence[str]]) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _chat_hash(seed: int) -> Any:
-    """BLAKE2b with the ``_digest`` parts ``"chat"`` and the seed in: copy, then add the rest."""
-    framed = []
-    for part in ("chat", str(seed)):
-        data = part.encode()
-        framed.append(_LENGTH.pack(len(data)) + data)
-    return hashlib.blake2b(b"".join(framed), digest_size=16, person=b"websim-mock-v1")
+def _chat_hash(seed: int) -> hashlib.blake2b:
+    """``_digest``'s state after the parts ``"chat"`` and the seed: copied for each answer."""
+    return _blake2b(_framed("chat") + _framed(str(seed)))
 
 
 def _chat_digest(seed: int, conversation: str) -> bytes:
-    """``_digest("chat", str(seed), conversation)`` for an ASCII conversation, from a copy."""
-    data = conversation.encode()
+    """``_digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
     hasher = _chat_hash(seed).copy()
-    hasher.update(_LENGTH.pack(len(data)) + data)
-    return bytes(hasher.digest())
+    hasher.update(_framed(conversation))
+    return hasher.digest()
 
 
 def _last_said(pairs: Sequence[Sequence[str]]) -> str:

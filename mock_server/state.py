@@ -670,9 +670,9 @@ class Journal:
     journal's cost (issue 7). So ``record`` only queues the request's pieces, and every
     ``_PACK_EVERY`` requests (or when read) they are packed, in one loop that stays in the
     caches, into one bytes object per entry (id, time, path, header block, body, the answer's
-    body) and a tuple saying how it was answered, which entries answered alike share (answers
-    differ by body: kept apart, each would be one more cold object to free). ``entries()`` unpacks them
-    into ``JournalEntry`` objects; nothing is decoded or parsed before that.
+    body) and a tuple saying how it was answered, which entries answered alike share (the
+    answer's body is packed so that they do). ``entries()`` unpacks them into ``JournalEntry``
+    objects; nothing is decoded or parsed before that.
     """
 
     __slots__ = ("_answers", "_next_id", "_packed", "_pending", "_shared", "max_body", "total")
