@@ -64,11 +64,19 @@ _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 # The same scenarios with the project ID also in the user message or the prompt: with a fresh
 # ID in every request, no two requests then share a conversation (no answer cache helps).
+def _id_in_text(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its project ID appended to the last message's content or the prompt."""
+    suffix = " " + payload["project_id"]
+    if "prompt" in payload:
+        return {**payload, "prompt": payload["prompt"] + suffix}
+    *before, last = payload["messages"]
+    return {**payload, "messages": [*before, {**last, "content": last["content"] + suffix}]}
+
+
 VARIED_SCENARIOS: dict[str, tuple[str, bytes]] = {
-    name: (path, body.replace(b"Hello, how are you?", b"Hello, how are you? ke3_xh5gai3gjkmruomu"))
-    if name != "image"
-    else (path, body.replace(b"A cat in space", b"A cat in space kx0m131_rzz66qb2xoy7"))
-    for name, (path, body) in SCENARIOS.items()
+    "chat": (CHAT_PATH, dump(_id_in_text(CHAT_PAYLOAD))),
+    "stream": (CHAT_PATH, dump(_id_in_text(STREAM_PAYLOAD))),
+    "image": (IMAGE_PATH, dump(_id_in_text(IMAGE_PAYLOAD))),
 }
 
 

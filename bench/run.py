@@ -155,55 +155,40 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
                     fresh_ids=args.fresh_ids,
                 )
 
-        names = list(servers)
+        def measure(label: str, names: list[str], path: str, body: bytes, concurrency: int) -> None:
+            """One cell: ``args.repeats`` load runs per server, in rotating order; best kept."""
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for repeat in range(args.repeats):
+                shift = repeat % len(names)
+                for name in names[shift:] + names[:shift]:
+                    server = servers[name]
+                    if isinstance(server, wiremock.WireMockServer):
+                        server.reset_journal()  # each run starts from an empty journal
+                    cpu_before = cpu_seconds(server.pid)
+                    run = run_load(
+                        str(server.url) + path,
+                        body,
+                        concurrency=concurrency,
+                        duration=args.duration,
+                        tool=args.loadgen,
+                        fresh_ids=args.fresh_ids,
+                    )
+                    cpu = cpu_seconds(server.pid) - cpu_before
+                    run["cpu_us_per_request"] = cpu / max(1, run["requests"]) * 1e6
+                    runs[name].append(run)
+            cell = {name: best_of(name_runs) for name, name_runs in runs.items()}
+            result["runs"].setdefault(label, {})[str(concurrency)] = cell
+            line = "  ".join(f"{name} {run['rps']:,.0f}" for name, run in cell.items())
+            print(f"  {label:6} c={concurrency:<3} {line}", flush=True)
+
         for scenario in args.scenarios:
             path, body = scenario_body(scenario, args.bodies)
             for concurrency in args.concurrency:
-                runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-                for repeat in range(args.repeats):
-                    shift = repeat % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        url = servers[name].url
-                        assert url is not None
-                        server = servers[name]
-                        if isinstance(server, wiremock.WireMockServer):
-                            server.reset_journal()  # each run starts from an empty journal
-                        cpu_before = cpu_seconds(server.pid)
-                        run = run_load(
-                            url + path,
-                            body,
-                            concurrency=concurrency,
-                            duration=args.duration,
-                            tool=args.loadgen,
-                            fresh_ids=args.fresh_ids,
-                        )
-                        cpu = cpu_seconds(server.pid) - cpu_before
-                        run["cpu_us_per_request"] = cpu / max(1, run["requests"]) * 1e6
-                        runs[name].append(run)
-                cell = {name: best_of(name_runs) for name, name_runs in runs.items()}
-                result["runs"].setdefault(scenario, {})[str(concurrency)] = cell
-                line = "  ".join(f"{name} {run['rps']:,.0f}" for name, run in cell.items())
-                print(f"  {scenario:6} c={concurrency:<3} {line}", flush=True)
+                measure(scenario, list(servers), path, body, concurrency)
         if "chat" in args.scenarios and args.bodies == "fresh" and "mock" in servers:
             # Context for the chat target: the same cell when no two requests share a
             # conversation, so the mock generates every answer (no answer cache helps).
-            path, body = scenario_body("chat", "varied")
-            runs = {"mock": [], "bare": []}
-            for repeat in range(args.repeats):
-                for name in ("mock", "bare") if repeat % 2 == 0 else ("bare", "mock"):
-                    runs[name].append(
-                        run_load(
-                            str(servers[name].url) + path,
-                            body,
-                            concurrency=64,
-                            duration=args.duration,
-                            tool=args.loadgen,
-                        )
-                    )
-            cell = {name: best_of(name_runs) for name, name_runs in runs.items()}
-            result["runs"]["chat-varied"] = {"64": cell}
-            line = "  ".join(f"{name} {run['rps']:,.0f}" for name, run in cell.items())
-            print(f"  chat, a new conversation per request, c=64: {line}", flush=True)
+            measure("chat-varied", ["mock", "bare"], *scenario_body("chat", "varied"), 64)
         for name, server in servers.items():
             if server.proc is not None and server.proc.poll() is not None:
                 notes.append(f"{name} exited during the run: {server.output[-3:]}")

@@ -11,16 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from unittest import mock
 
 import aiohttp
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server import AppServer, MockServer, build_app
-from mock_server.app import direct_handler
-from mock_server.replies import _compose, chat_answer
+from mock_server.app import _BadBody, _Note, _read_body, direct_handler
+from mock_server.replies import (
+    _chat_digest,
+    _compose,
+    _conversation_json,
+    _digest,
+    _printable,
+    chat_answer,
+    chat_body,
+)
 from mock_server.state import Journal, JournalEntry, MockConfig, MockState, StatusStep
 from mock_server.wire import HeaderFixer
 from tests.strategies import message_lists
@@ -372,12 +382,6 @@ def test_journal_packs_in_batches_and_reads_everything() -> None:
 
 async def _body_of(chunks: list[bytes], limit: int, *, whole: bool) -> bytes | int:
     """What the chat handler's body reader gives: the body, or the status it answers."""
-    from unittest import mock
-
-    from aiohttp.streams import StreamReader
-
-    from mock_server.app import _BadBody, _Note, _read_body
-
     loop = asyncio.get_running_loop()
     reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=loop)
 
@@ -420,15 +424,11 @@ async def test_a_body_taken_whole_is_the_body_read(chunks: list[bytes], slack: i
 
 @given(st.lists(st.tuples(st.text(), st.text()), max_size=4))
 def test_conversation_json_is_json_dumps(pairs: list[tuple[str, str]]) -> None:
-    from mock_server.replies import _conversation_json
-
     assert _conversation_json(pairs) == json.dumps([list(p) for p in pairs])
 
 
 @given(st.text())
 def test_chat_body_is_json_dumps(text: str) -> None:
-    from mock_server.replies import _printable, chat_body
-
     try:
         expected = json.dumps({"content": text}, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates are replaced, as in every answer
@@ -438,7 +438,5 @@ def test_chat_body_is_json_dumps(text: str) -> None:
 
 @given(st.integers(-(2**70), 2**70), st.lists(st.tuples(st.text(), st.text()), max_size=3))
 def test_the_chat_digest_from_a_copy_is_the_digest(seed: int, pairs: list[tuple[str, str]]) -> None:
-    from mock_server.replies import _chat_digest, _conversation_json, _digest
-
     conversation = _conversation_json(pairs)
     assert _chat_digest(seed, conversation) == _digest("chat", str(seed), conversation)
