@@ -182,6 +182,26 @@ def documented_faults() -> dict[str, tuple[type[WebsimError] | None, ...]]:
     return table
 
 
+def documented_past_timeout() -> dict[str, set[tuple[type[WebsimError] | None, ...]]]:
+    """fault kind -> the classes README says chat, stream and image raise past the client's
+    timeout: the fault table's ``none (`WebsimTimeoutError` past the client's timeout)`` and the
+    fault matrix table's "`delay`, `dribble` past the client's timeout" row."""
+    said: dict[str, set[tuple[type[WebsimError] | None, ...]]] = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3:  # the fault table
+            kind = re.search(r'`(?:\{"fault": )?"(\w+)"', cells[0])
+            named = re.search(r"`(\w+)` past the client's timeout", cells[2])
+            if kind is not None and named is not None:
+                said.setdefault(kind[1], set()).add((ERRORS[named[1]],) * 3)
+        elif len(cells) == 4 and cells[0].endswith("past the client's timeout"):
+            parts = [re.fullmatch(r"`(\w+)`", cell) for cell in cells[1:]]
+            classes = tuple(None if m is None else ERRORS[m[1]] for m in parts)
+            for kind in re.findall(r"`(\w+)`", cells[0]):
+                said.setdefault(kind, set()).add(classes)
+    return said
+
+
 # fault kind -> the matrix row with its default-like parameters
 DOCUMENTED_ROWS = {
     "connection_reset": "connection_reset",
@@ -201,8 +221,12 @@ def test_the_matrix_agrees_with_the_documented_table() -> None:
     for kind, row in DOCUMENTED_ROWS.items():
         in_matrix = tuple(MATRIX[row][1][call].raises for call in CALLS)
         assert in_matrix == documented[kind], kind
-    # ...and the README's "WebsimTimeoutError past the client's timeout" is the matrix's too.
-    assert all(MATRIX["delay_past_timeout"][1][c].raises is TIMEOUT_ERR for c in CALLS)
+    # ...and what the README says happens past the client's timeout is the matrix's too.
+    past_timeout = documented_past_timeout()
+    assert set(past_timeout) == {"delay", "dribble"}
+    for kind, said in past_timeout.items():
+        in_matrix = tuple(MATRIX[f"{kind}_past_timeout"][1][call].raises for call in CALLS)
+        assert said == {in_matrix}, kind
 
 
 class FakeSleep:
