@@ -26,7 +26,7 @@ from .files import (
     cassette_paths,
     load_cassette,
 )
-from .match import endpoint_of_path, parse_json, project_id_problem
+from .match import _project_id_problem, endpoint_of_path, parse_json
 from .scrub import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
@@ -68,23 +68,24 @@ def _text(body: bytes) -> str | None:
         return None
 
 
-def _request_problems(request: RecordedRequest) -> Iterator[str]:
+def _request_problems(request: RecordedRequest, body: tuple[bool, Any]) -> Iterator[str]:
     if request.method.upper() != "POST":
         yield f"request method is {request.method}, the API only takes POST"
     endpoint = endpoint_of_path(request.path)
     if endpoint is None:
         yield f"request path {request.path!r} is not a Websim inference endpoint"
         return
-    if not parse_json(request.body)[0]:
+    ok, data = body
+    if not ok:
         yield f"{endpoint} request body is not JSON"
         return
-    problem = project_id_problem(request.body, request.path)
+    problem = _project_id_problem(data, request.path)
     if problem is not None:
         yield f"{endpoint} request {problem}"
 
 
-def _request_shape(request: RecordedRequest) -> str | None:
-    ok, data = parse_json(request.body)
+def _request_shape(request: RecordedRequest, body: tuple[bool, Any]) -> str | None:
+    ok, data = body
     if not ok:
         return None
     try:
@@ -119,7 +120,7 @@ def _sse_problems(body: bytes) -> Iterator[str]:
 
 
 def _success_problems(
-    endpoint: str, request: RecordedRequest, response: RecordedResponse
+    endpoint: str, request_data: Any, response: RecordedResponse
 ) -> Iterator[str]:
     body = response.body
     text = _text(body)
@@ -128,8 +129,7 @@ def _success_problems(
         return
     ok, data = parse_json(body)
     if endpoint == "chat":
-        wants_stream = parse_json(request.body)[1]
-        streamed = isinstance(wants_stream, dict) and wants_stream.get("stream") is True
+        streamed = isinstance(request_data, dict) and request_data.get("stream") is True
         if response.media_type == "text/event-stream":
             if not streamed:
                 yield "chat answered with an event stream to a request without stream: true"
@@ -191,7 +191,8 @@ def _header_problems(where: str, headers: dict[str, Any], dropped: frozenset[str
 
 def _interaction_problems(item: Interaction) -> Iterator[str]:
     request, response = item.request, item.response
-    yield from _request_problems(request)
+    body = parse_json(request.body)
+    yield from _request_problems(request, body)
     yield from _header_problems("request", dict(request.headers), DROPPED_REQUEST_HEADERS)
     yield from _secrets("request URL", request.uri)
     yield from _secrets("request body", request.body.decode("utf-8", "replace"))
@@ -206,12 +207,12 @@ def _interaction_problems(item: Interaction) -> Iterator[str]:
         yield f"status {status} is not one the protocol documents"
         return
     endpoint = endpoint_of_path(request.path)
-    shape = _request_shape(request) if endpoint else None
+    shape = _request_shape(request, body) if endpoint else None
     if 200 <= status < 300:
         if shape is not None:
             yield f"request is invalid ({shape}) yet got {status}"
         if endpoint is not None:
-            yield from _success_problems(endpoint, request, response)
+            yield from _success_problems(endpoint, body[1], response)
     else:
         yield from _error_problems(response)
 

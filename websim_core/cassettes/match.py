@@ -7,7 +7,7 @@ and the sent ID must still each be valid for the endpoint the path names.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from ..ids import ProjectIdKind, classify_project_id, id_pattern
 from ..routing import CHAT_PATH, IMAGE_PATH
@@ -69,14 +69,29 @@ def parse_json(body: object) -> tuple[bool, Any]:
     return (False, None) if value is _NOT_JSON else (True, value)
 
 
-def _json(body: object) -> Any:
+class _Parsed(NamedTuple):
+    """A body read once: its bytes, and its JSON value (``_NOT_JSON`` when it is not JSON)."""
+
+    raw: bytes
+    value: Any
+
+
+def _parse(body: object) -> _Parsed:
     raw = _as_bytes(body)
+    return _Parsed(raw, _json_of(raw))
+
+
+def _json_of(raw: bytes) -> Any:
     if not raw.strip():
         return _NOT_JSON
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return _NOT_JSON
+
+
+def _json(body: object) -> Any:
+    return _json_of(_as_bytes(body))
 
 
 def _without_id(value: object) -> object:
@@ -90,11 +105,14 @@ def normalized_body(body: object) -> str:
 
     Two bodies that differ only in their project ID, key order or whitespace get the same key.
     """
-    value = _json(body)
-    if value is _NOT_JSON:
-        return "raw:" + _as_bytes(body).decode("utf-8", "backslashreplace")
+    return _normalized(_parse(body))
+
+
+def _normalized(body: _Parsed) -> str:
+    if body.value is _NOT_JSON:
+        return "raw:" + body.raw.decode("utf-8", "backslashreplace")
     canonical = json.dumps(
-        _without_id(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        _without_id(body.value), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     return "json:" + canonical
 
@@ -105,8 +123,12 @@ def project_id_problem(body: object, path: str) -> str | None:
     Chat accepts the canonical 3_16 form and gpt4free's legacy 3_15; image only 7_12. A body that
     is not a JSON object, or a path that is not an inference endpoint, is not judged here.
     """
+    return _project_id_problem(_json(body), path)
+
+
+def _project_id_problem(value: Any, path: str) -> str | None:
+    """``project_id_problem`` for an already parsed body (``_NOT_JSON`` or any JSON value)."""
     endpoint = endpoint_of_path(path)
-    value = _json(body)
     if endpoint is None or not isinstance(value, dict):
         return None
     if "project_id" not in value:
@@ -149,12 +171,16 @@ def _kind(value: object) -> str:
 
 def body_differences(sent: object, recorded: object) -> list[str]:
     """How two request bodies differ, field by field, ``project_id`` aside; empty when they match."""
-    a, b = _json(sent), _json(recorded)
+    return _body_differences(_parse(sent), _parse(recorded))
+
+
+def _body_differences(sent: _Parsed, recorded: _Parsed) -> list[str]:
+    a, b = sent.value, recorded.value
     if a is _NOT_JSON or b is _NOT_JSON:
-        if normalized_body(sent) == normalized_body(recorded):
+        if _normalized(sent) == _normalized(recorded):
             return []
-        text_a = _as_bytes(sent).decode("utf-8", "replace")
-        text_b = _as_bytes(recorded).decode("utf-8", "replace")
+        text_a = sent.raw.decode("utf-8", "replace")
+        text_b = recorded.raw.decode("utf-8", "replace")
         return [f"body: {_kind(a)} {_short(text_a)} here, {_kind(b)} {_short(text_b)} recorded"]
     out: list[str] = []
     _diff(_without_id(a), _without_id(b), "", out)
@@ -167,11 +193,12 @@ def websim_body(r1: _RequestLike, r2: _RequestLike) -> None:
     Register it with ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr``
     and the pytest plugin do that for you.
     """
+    sent, recorded = _parse(r1.body), _parse(r2.body)
     problems = []
-    for side, request in (("this request", r1), ("the recorded request", r2)):
-        problem = project_id_problem(request.body, request.path)
+    for side, request, body in (("this request", r1, sent), ("the recorded request", r2, recorded)):
+        problem = _project_id_problem(body.value, request.path)
         if problem is not None:
             problems.append(f"{side}: {problem}")
-    problems.extend(body_differences(r1.body, r2.body))
+    problems.extend(_body_differences(sent, recorded))
     if problems:
         raise AssertionError("; ".join(problems))
