@@ -8,10 +8,9 @@ of requests give the same sequence of outcomes.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 
-from .state import Step, StepError, parse_step
+from .state import Step, StepError, parse_step, seeded_random
 
 __all__ = ["DEFAULT_CHAOS_MIX", "Chaos", "parse_mix", "seeded_random"]
 
@@ -19,12 +18,6 @@ DEFAULT_CHAOS_MIX = (
     "429:3,500:1,502:1,503:1,connection_reset:1,empty_response:1,garbage:1,"
     "truncated_body:1,stream_cut:1,stream_malformed:1,delay:1"
 )
-
-
-def seeded_random(purpose: str, seed: int) -> random.Random:
-    """A generator for one purpose (chaos, latency, faults): independent streams per purpose,
-    the same on every run and machine for the same seed."""
-    return random.Random(f"websim-mock/{purpose}/{seed}")
 
 
 def parse_mix(text: str) -> tuple[tuple[Step, float], ...]:

@@ -21,9 +21,8 @@ import re
 
 from .state import FAULT_STEPS, Step, StepError, parse_step
 
-__all__ = ["DIRECTIVE_PREFIX", "parse_directive"]
+__all__ = ["parse_directive"]
 
-DIRECTIVE_PREFIX = "[[websim-mock:"
 _START_RE = re.compile(r"\s*\[\[\s*websim-mock\s*:", re.IGNORECASE)
 _ITEM_RE = re.compile(
     r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s\]",]+)\s*,?', re.DOTALL

@@ -25,7 +25,6 @@ __all__ = [
     "DEFAULT_JOURNAL_BODY_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
-    "ENDPOINTS",
     "FAULT_KINDS",
     "FAULT_STEPS",
     "MAX_FAULT_MS",
@@ -55,11 +54,11 @@ __all__ = [
     "parse_scope",
     "parse_step",
     "parse_steps",
+    "seeded_random",
 ]
 
 Endpoint = Literal["chat", "image"]
 Scope = Literal["chat", "image", "any"]
-ENDPOINTS: tuple[Endpoint, ...] = ("chat", "image")
 SCOPES: tuple[Scope, ...] = ("chat", "image", "any")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -832,6 +831,12 @@ class Journal:
 # --- everything together ------------------------------------------------------------------------
 
 
+def seeded_random(purpose: str, seed: int) -> random.Random:
+    """A generator for one purpose (chaos, latency, faults): independent streams per purpose,
+    the same on every run and machine for the same seed."""
+    return random.Random(f"websim-mock/{purpose}/{seed}")
+
+
 class MockState:
     """A server's mutable state: its options, the script queue, the journal, handler errors,
     and what misbehaviour needs between requests (rate-limit buckets, seeded generators)."""
@@ -877,15 +882,18 @@ class MockState:
             if burst is not None:
                 burst = max(1, -(-burst // config.workers))
             self.limiter = RateLimiter(rate, burst, scope, clock)
-        seed = config.seed + config.worker  # for what misbehaviour draws, not the answers
+        seed = self._draw_seed
         self.chaos = Chaos(config.chaos, config.chaos_mix, seed) if config.chaos else None
-        self.latency_rng = self.fault_rng = random.Random()
         self._reseed()
 
+    @property
+    def _draw_seed(self) -> int:
+        """The seed of what misbehaviour draws (not of the answers): one stream per worker."""
+        return self.config.seed + self.config.worker
+
     def _reseed(self) -> None:
-        seed = self.config.seed + self.config.worker
-        self.latency_rng = random.Random(f"websim-mock/latency/{seed}")
-        self.fault_rng = random.Random(f"websim-mock/faults/{seed}")
+        self.latency_rng = seeded_random("latency", self._draw_seed)
+        self.fault_rng = seeded_random("faults", self._draw_seed)
         if self.chaos is not None:
             self.chaos.reset()
 
