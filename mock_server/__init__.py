@@ -7,6 +7,8 @@ pytest fixture is registered by installing the package.
 
 from __future__ import annotations
 
+from websim_core import __version__
+
 from .app import STATE_KEY, build_app, create_app, get_state
 from .replies import BUILTIN_STATUSES, chat_reply, image_size
 from .server import AppServer, LenientProtocol, MockServer, ThreadedMockServer, serve
@@ -32,8 +34,6 @@ from .state import (
     parse_steps,
 )
 from .wire import HeaderFixer
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_STATUSES",

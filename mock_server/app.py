@@ -29,6 +29,7 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
+from websim_core import __version__
 from websim_core.errors import InvalidRequestError
 from websim_core.protocol import (
     DEFAULT_ASPECT_RATIO,
@@ -89,7 +90,6 @@ logger = logging.getLogger("mock_server")
 STATE_KEY = web.AppKey("websim_mock_state", MockState)
 # Path -> method ("*" for any other) -> wrapped handler, for direct_handler.
 FIXED_ROUTES_KEY = web.AppKey("websim_mock_fixed_routes", dict[str, dict[str, "_Route"]])
-_VERSION = "0.1.0"
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _HEALTH_BODY = b'{"status": "ok"}'
 _SSE_TYPE = "text/event-stream"
@@ -164,8 +164,9 @@ def _answer(answer: Answer, note: _Note) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, headers=headers)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200]
+def _one_line(text: object, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters (for error messages and logs)."""
+    return " ".join(str(text).split())[:limit]
 
 
 async def _read_body(request: web.Request, note: _Note, limit: int) -> bytes:
@@ -203,7 +204,14 @@ def _parse(body: bytes) -> Any:
         raise _not_json(exc) from None
 
 
+@functools.cache
+def _openapi_body() -> bytes:
+    """The OpenAPI document: the same for every app, so built once (most of build_app's time)."""
+    return json.dumps(openapi_spec(__version__), indent=1).encode()
+
+
 def _is_loopback(remote: str | None) -> bool:
+    """Whether an IP address (zone and IPv4-mapped forms too) is this machine's."""
     if not remote:
         return False
     try:
@@ -384,7 +392,6 @@ class _Routes:
         self.image_outcome = functools.partial(image_outcome, state.config)
         # One flag for everything that only misbehaviour needs: the default path checks it once.
         self.arranged = directed or state.limiter is not None or state.chaos is not None
-        self.openapi = json.dumps(openapi_spec(_VERSION), indent=1).encode()
         workers = state.config.workers
         self.health = _HEALTH_BODY
         if workers > 1:  # which process answered, for clients checking the spread
@@ -709,7 +716,7 @@ class _Routes:
         return _json(200, self.health, note)
 
     async def openapi_json(self, request: web.Request, note: _Note) -> web.StreamResponse:
-        return _json(200, self.openapi, note)
+        return _json(200, _openapi_body(), note)
 
     async def not_found(self, request: web.Request, note: _Note) -> web.StreamResponse:
         note.source = "invalid"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import threading
@@ -22,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from .app import build_app, direct_handler
+from .app import _is_loopback, _one_line, build_app, direct_handler
 from .replies import JSON_TYPE, error_body
 from .state import (
     JournalEntry,
@@ -55,16 +54,7 @@ def is_loopback_host(host: str | None) -> bool:
     """
     if not host:
         return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:160]
+    return host.lower() == "localhost" or _is_loopback(host.strip("[]"))
 
 
 class _JsonErrorHandler(RequestHandler):
@@ -98,7 +88,7 @@ class _JsonErrorHandler(RequestHandler):
                 " or there are more than 128 header lines"
             )
         else:
-            text = f"the request is not valid HTTP/1.1: {_one_line(text)}"
+            text = f"the request is not valid HTTP/1.1: {_one_line(text, 160)}"
         body = error_body(text, field)
         response = web.Response(status=status, body=body, content_type=JSON_TYPE)
         response.force_close()
