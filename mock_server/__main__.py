@@ -20,7 +20,7 @@ from .cassette_cli import add_cassette_arguments, cassette_server
 from .chaos import DEFAULT_CHAOS_MIX, parse_mix
 from .latency import parse_latency
 from .ratelimit import parse_rate
-from .server import BACKLOG, MockServer, is_loopback_host
+from .server import BACKLOG, AppServer, MockServer, is_loopback_host
 from .state import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
@@ -261,7 +261,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _serve(
-    args: argparse.Namespace, mock: MockServer | None = None, worker: WorkerSpec | None = None
+    args: argparse.Namespace, server: AppServer, worker: WorkerSpec | None = None
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -278,7 +278,7 @@ async def _serve(
 
         loop.add_reader(lifeline, parent_gone)
     try:
-        async with cassette_server(args) or mock or MockServer(**mock_options(args)) as server:
+        async with server:
             if worker is None:
                 print(f"websim mock server listening on {server.url}", flush=True)
             else:
@@ -348,18 +348,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.workers > 1 and worker is None:
         return _main_workers(command, args, argv)
-    mock = None
-    if args.cassettes is None and args.record_to is None:
+    server = cassette_server(args)  # None: the generated answers
+    if server is None:
         options = mock_options(args)
         if worker is not None:
             options.update(workers=worker.count, worker=worker.index, sock=worker.socket())
         try:
-            mock = MockServer(**options)
+            server = MockServer(**options)
         except ValueError as exc:  # an option MockConfig refuses (the flags' types check most)
             print(f"websim-mock: error: {exc}", file=sys.stderr)
             return 2
     try:
-        _run(args, _serve(args, mock) if worker is None else _serve(args, mock, worker))
+        _run(args, _serve(args, server) if worker is None else _serve(args, server, worker))
     except OSError as exc:
         print(
             f"websim-mock: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
