@@ -204,9 +204,8 @@ def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, 
             return _compose_texts(seed, tuple(texts))
     pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
     conversation = _conversation_json(pairs)  # ASCII: lone surrogates are escaped, not an error
-    if len(conversation) <= _CACHED_KEY_CHARS:
-        return _compose_cached(seed, conversation)
-    return _compose(seed, conversation, _last_said(pairs))
+    compose = _compose_cached if len(conversation) <= _CACHED_KEY_CHARS else _compose
+    return compose(seed, conversation, _last_said(pairs))  # last: derived, so the key holds
 
 
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
