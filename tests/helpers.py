@@ -8,8 +8,25 @@ import sys
 import zlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from websim_core import WebsimClient
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+HELLO = [{"role": "user", "content": "Hello there, how are you doing today, my friend?"}]
+PROMPT = "A cat in space"
+
+
+async def call(client: WebsimClient, how: str) -> object:
+    """One call of the kind ``how`` (chat / stream / image, with HELLO or PROMPT); its result in a
+    comparable form: the text, the deltas, or the image's URLs and text (an image is truthy)."""
+    if how == "chat":
+        return await client.chat(HELLO)
+    if how == "stream":
+        return [delta async for delta in client.stream_chat(HELLO)]
+    image = await client.generate_image(PROMPT)
+    return (image.urls, str(image))
 
 
 def png_info(data: bytes) -> tuple[int, int]:

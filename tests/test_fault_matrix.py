@@ -35,6 +35,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from helpers import HELLO, call
 
 from mock_server import MockServer
 from mock_server.state import FAULT_KINDS
@@ -51,8 +52,6 @@ from websim_core import (
     WebsimTimeoutError,
 )
 
-HELLO = [{"role": "user", "content": "Hello there, how are you doing today, my friend?"}]
-PROMPT = "A cat in space"
 CALLS = ("chat", "stream", "image")
 TIMEOUT = 5.0  # the client's timeout in every cell but the timeout one
 SHORT_TIMEOUT = 0.1  # that one: a delay of 200 ms goes past it
@@ -239,16 +238,6 @@ class FakeSleep:
         self.waits.append(seconds)
 
 
-async def call(client: WebsimClient, how: str) -> object:
-    """One call of the kind ``how``; its result in a comparable form."""
-    if how == "chat":
-        return await client.chat(HELLO)
-    if how == "stream":
-        return [delta async for delta in client.stream_chat(HELLO)]
-    image = await client.generate_image(PROMPT)
-    return (image.urls, str(image))
-
-
 async def attempt(client: WebsimClient, how: str) -> object:
     """The call's result, or the exception it raised."""
     try:
@@ -350,12 +339,13 @@ async def test_a_borrowed_session_is_left_usable_after_every_fault(
     connector = aiohttp.TCPConnector(limit=4)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = WebsimClient(websim_server.url, session=session, timeout=TIMEOUT)
+        undisturbed = {how: await call(client, how) for how in CALLS}
         for row in ("connection_reset", "garbage", "truncated_body", "stream_cut"):
             for how in CALLS:
                 websim_server.script("any", MATRIX[row][0])
                 with pytest.raises(WebsimError):
                     await call(client, how)
-                assert await call(client, how)
+                assert await call(client, how) == undisturbed[how]
                 assert len(connector._acquired) == 0
         await client.aclose()
         assert not session.closed

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import pytest
+from helpers import HELLO, call
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -53,8 +54,6 @@ from websim_core import (
     WebsimTimeoutError,
 )
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
-
-HELLO = [{"role": "user", "content": "Hello there, how are you doing today, my friend?"}]
 
 # --- parsing ------------------------------------------------------------------------------------
 
@@ -368,30 +367,25 @@ EXPECTED: dict[str, tuple[type[WebsimError] | None, ...]] = {
 QUICK = {"delay": {"delay_ms": 20}, "dribble": {"chunks": 3, "duration_ms": 20}}
 
 
-async def call(client: WebsimClient, how: str) -> object:
-    if how == "chat":
-        return await client.chat(HELLO)
-    if how == "stream":
-        return [delta async for delta in client.stream_chat(HELLO)]
-    return await client.generate_image("A cat in space")
-
-
 @pytest.mark.parametrize("fault", FAULT_KINDS)
 async def test_each_fault_maps_to_the_documented_exception(
     websim_server: MockServer, fault: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = RetryPolicy(base_delay=0)
     async with WebsimClient(websim_server.url, retry=policy, timeout=5) as client:
-        for how, expected in zip(("chat", "stream", "image"), EXPECTED[fault], strict=True):
+        calls = ("chat", "stream", "image")
+        undisturbed = {how: await call(client, how) for how in calls}
+        for how, expected in zip(calls, EXPECTED[fault], strict=True):
             websim_server.reset()
             websim_server.script("any", [{"fault": fault, **QUICK.get(fault, {})}])
             if expected is None:
-                assert await call(client, how)
+                assert await call(client, how) == undisturbed[how]
             else:
                 with pytest.raises(expected):
                     await call(client, how)
             assert len(websim_server.requests) == 1, "faults are not retried"
-            assert await call(client, how), "the client goes on working after the fault"
+            again = await call(client, how)
+            assert again == undisturbed[how], "the client goes on working after the fault"
     assert websim_server.errors == []
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
