@@ -312,7 +312,8 @@ class MockServer(AppServer):
         server.request_handler = direct_handler(self.app, server.request_handler)
 
     def _started(self) -> None:
-        self.state.public_url = self.url
+        # Where image URLs point without a usable Host header: the one given, else where we listen.
+        self.state.public_url = self.state.config.public_url or self.url
 
     # --- the state, without HTTP -------------------------------------------------------------
 
