@@ -7,6 +7,7 @@ replay their recorded answers in order (429, 429, 200), as vcrpy does. Pure: no 
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
-from .match import body_differences, endpoint_of_path, normalized_body, project_id_problem
+from .match import (
+    _body_differences,
+    _normalized,
+    _parse,
+    _Parsed,
+    _project_id_problem,
+    endpoint_of_path,
+)
 
 __all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
 
@@ -25,7 +33,11 @@ _MAX_CLOSEST = 3
 
 def request_key(method: str, path: str, body: object) -> Key:
     """The index key of a request: upper-case method, path (no query), normalised body."""
-    return method.upper(), path.split("?", 1)[0] or "/", normalized_body(body)
+    return _key(method, path, _parse(body))
+
+
+def _key(method: str, path: str, body: _Parsed) -> Key:
+    return method.upper(), path.split("?", 1)[0] or "/", _normalized(body)
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ class ReplayIndex:
         self.repeat: Repeat = repeat
         self._all: dict[Key, _Sequence] = {}
         self._by_cassette: dict[tuple[str, Key], _Sequence] = {}
-        self._by_route: dict[tuple[str, str], list[tuple[Key, Recorded]]] = {}
+        # Per route, each key once with its first recording, in the order first seen.
+        self._by_route: dict[tuple[str, str], dict[Key, Recorded]] = {}
         self.cassettes: list[str] = []
         self.rejected: list[str] = []
         self.size = 0
@@ -92,17 +105,16 @@ class ReplayIndex:
         self.cassettes.append(label)
         for position, item in enumerate(cassette.interactions):
             request = item.request
-            problem = project_id_problem(request.body, request.path)
+            body = _parse(request.body)
+            problem = _project_id_problem(body.value, request.path)
             if problem is not None:
                 self.rejected.append(f"{label}:{position}: recorded request {problem}")
                 continue
-            key = request_key(request.method, request.path, request.body)
+            key = _key(request.method, request.path, body)
             recorded = Recorded(label, position, item)
             self._all.setdefault(key, _Sequence()).items.append(recorded)
             self._by_cassette.setdefault((label, key), _Sequence()).items.append(recorded)
-            route = self._by_route.setdefault((key[0], key[1]), [])
-            if all(existing != key for existing, _ in route):
-                route.append((key, recorded))
+            self._by_route.setdefault((key[0], key[1]), {}).setdefault(key, recorded)
             self.size += 1
 
     @classmethod
@@ -133,15 +145,16 @@ class ReplayIndex:
     ) -> Hit | Miss:
         """The next recorded answer for this request (only from ``cassette`` if given)."""
         path = path.split("?", 1)[0] or "/"
-        problem = project_id_problem(body, path)
+        parsed = _parse(body)
+        problem = _project_id_problem(parsed.value, path)
         if problem is not None:
-            return Miss(f"the request's {problem}", self._closest(method, path, body, cassette))
-        key = request_key(method, path, body)
+            return Miss(f"the request's {problem}", self._closest(method, path, parsed, cassette))
+        key = _key(method, path, parsed)
         sequence = (
             self._all.get(key) if cassette is None else self._by_cassette.get((cassette, key))
         )
         if sequence is None or not sequence.items:
-            return Miss("nothing recorded for it", self._closest(method, path, body, cassette))
+            return Miss("nothing recorded for it", self._closest(method, path, parsed, cassette))
         count = len(sequence.items)
         played = sequence.played
         if played >= count:
@@ -168,17 +181,18 @@ class ReplayIndex:
         }
 
     def _closest(
-        self, method: str, path: str, body: object, cassette: str | None
+        self, method: str, path: str, body: _Parsed, cassette: str | None
     ) -> list[dict[str, Any]]:
-        candidates = self._by_route.get((method.upper(), path), [])
-        if cassette is not None:
-            candidates = [(k, r) for k, r in candidates if r.cassette == cassette]
+        route = self._by_route.get((method.upper(), path), {})
+        candidates = [
+            (k, r) for k, r in route.items() if cassette is None or r.cassette == cassette
+        ]
         if candidates:
             # Fewest differing fields first; among those, the most similar body text.
-            sent = normalized_body(body)
+            sent = _normalized(body)
             scored = []
             for key, recorded in candidates:
-                differences = body_differences(body, recorded.interaction.request.body)
+                differences = _body_differences(body, _parse(recorded.interaction.request.body))
                 similarity = difflib.SequenceMatcher(None, sent, key[2]).quick_ratio()
                 scored.append(
                     (len(differences), -similarity, recorded.cassette, recorded, differences)
@@ -189,7 +203,7 @@ class ReplayIndex:
         others = [
             (route, recorded)
             for route, entries in self._by_route.items()
-            for _key, recorded in entries[:1]
+            for recorded in itertools.islice(entries.values(), 1)
             if cassette is None or recorded.cassette == cassette
         ]
         out = []
