@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -27,6 +29,14 @@ async def call(client: WebsimClient, how: str) -> object:
         return [delta async for delta in client.stream_chat(HELLO)]
     image = await client.generate_image(PROMPT)
     return (image.urls, str(image))
+
+
+async def settle(condition: Callable[[], bool], within: float = 2.0) -> None:
+    """Wait (briefly, bounded) for the server side to catch up, e.g. a handler still sleeping."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition() and loop.time() < deadline:  # noqa: ASYNC110 - no event to wait on
+        await asyncio.sleep(0.005)
 
 
 def png_info(data: bytes) -> tuple[int, int]:

@@ -24,18 +24,16 @@ its JSON body.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import re
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from helpers import HELLO, call
+from helpers import HELLO, call, settle
 
 from mock_server import MockServer
 from mock_server.state import FAULT_KINDS
@@ -244,14 +242,6 @@ async def attempt(client: WebsimClient, how: str) -> object:
         return await call(client, how)
     except Exception as exc:
         return exc
-
-
-async def settle(condition: Callable[[], bool], within: float = 2.0) -> None:
-    """Wait (briefly, bounded) for the server side to catch up, e.g. a handler still sleeping."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition() and loop.time() < deadline:  # noqa: ASYNC110 - no event to wait on
-        await asyncio.sleep(0.005)
 
 
 def pool_state(client: WebsimClient) -> tuple[int, list[str]]:

@@ -18,7 +18,7 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from helpers import png_info
+from helpers import png_info, settle
 
 import mock_server
 from mock_server import MockServer, ThreadedMockServer, create_app, get_state
@@ -248,6 +248,19 @@ async def test_plain_aiohttp_would_refuse_websim_flags() -> None:
     assert answer.startswith(b"HTTP/1.0 400 ") or answer.startswith(b"HTTP/1.1 400 ")
 
 
+def handling(server: MockServer, writer: asyncio.StreamWriter) -> bool:
+    """Whether a handler has the request from ``writer``'s connection (its head parsed), so a
+    hang-up now is mid-body."""
+    runner = server._runner
+    assert runner is not None
+    assert runner.server is not None
+    ours = writer.get_extra_info("sockname")
+    return any(
+        c._request_in_progress and c.transport and c.transport.get_extra_info("peername") == ours
+        for c in runner.server.connections
+    )
+
+
 async def test_clients_that_hang_up_are_not_errors(
     websim_server: MockServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -258,12 +271,13 @@ async def test_clients_that_hang_up_are_not_errors(
     writer.write(head.encode() + long.encode())
     await reader.read(10)
     writer.transport.abort()  # hang up mid-stream
+    await settle(lambda: len(websim_server.requests) == 1)
     reader, writer = await asyncio.open_connection("127.0.0.1", websim_server.port)
     writer.write(f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{{".encode())
     await writer.drain()
-    await asyncio.sleep(0.05)
+    await settle(lambda: handling(websim_server, writer))
     writer.transport.abort()  # hang up mid-body
-    await asyncio.sleep(0.1)
+    await settle(lambda: len(websim_server.requests) == 2)
     async with (
         aiohttp.ClientSession() as session,
         session.get(websim_server.url + "/healthz") as resp,
