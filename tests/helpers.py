@@ -31,6 +31,20 @@ async def call(client: WebsimClient, how: str) -> object:
     return (image.urls, str(image))
 
 
+async def raw_exchange(port: int, data: bytes, chunk: int = 0, within: float = 5.0) -> bytes:
+    """Send ``data`` to 127.0.0.1 (in ``chunk``-byte writes); everything the server sends until it
+    closes. TimeoutError if it has not closed ``within`` seconds, ConnectionResetError on an RST."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        step = chunk or len(data)
+        for i in range(0, len(data), step):
+            writer.write(data[i : i + step])
+            await writer.drain()
+        return await asyncio.wait_for(reader.read(), within)
+    finally:
+        writer.close()
+
+
 async def settle(condition: Callable[[], bool], within: float = 2.0) -> None:
     """Wait (briefly, bounded) for the server side to catch up, e.g. a handler still sleeping."""
     loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FakeSleep
 
 import websim_core.client
 from websim_core import (
@@ -36,18 +37,15 @@ def _cassette(scenario: Scenario) -> Any:
     )
 
 
-def _client(delays: list[float]) -> WebsimClient:
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-
-    return WebsimClient(LIVE, retry=RetryPolicy(sleep=sleep))
+def _client(sleep: FakeSleep | None = None) -> WebsimClient:
+    return WebsimClient(LIVE, retry=RetryPolicy(sleep=sleep or FakeSleep()))
 
 
 @pytest.mark.parametrize("scenario", [_cassette(s) for s in SCENARIOS])
 async def test_cassette_replays_its_scenario(scenario: Scenario) -> None:
-    delays: list[float] = []
-    async with _client(delays) as client:
-        outcome = await run_scenario(scenario, client, delays)
+    sleep = FakeSleep()
+    async with _client(sleep) as client:
+        outcome = await run_scenario(scenario, client, sleep.delays)
     assert scenario.expect(outcome) is None, outcome.describe()
 
 
@@ -73,30 +71,30 @@ def test_every_cassette_says_what_it_was_recorded_against() -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("chat_429_429_200.yaml")
 async def test_429_twice_then_answer_waits_retry_after() -> None:
-    delays: list[float] = []
-    async with _client(delays) as client:
+    sleep = FakeSleep()
+    async with _client(sleep) as client:
         answer = await client.chat(
             [{"role": "user", "content": "Tell me one fun fact about otters."}]
         )
     assert answer
-    assert delays == [1.0, 1.0]  # Retry-After: 1, honoured, and no real sleep
+    assert sleep.delays == [1.0, 1.0]  # Retry-After: 1, honoured, and no real sleep
 
 
 @pytest.mark.vcr
 @pytest.mark.default_cassette("chat_429_exhausted.yaml")
 async def test_429_until_retries_are_exhausted() -> None:
-    delays: list[float] = []
-    async with _client(delays) as client:
+    sleep = FakeSleep()
+    async with _client(sleep) as client:
         with pytest.raises(RateLimitError, match="Response 429: Rate limit exceeded") as info:
             await client.chat([{"role": "user", "content": "What is the capital of Peru?"}])
     assert info.value.status == 429
-    assert delays == [2.0, 4.0]  # g4f's back-off: 3 attempts in all
+    assert sleep.delays == [2.0, 4.0]  # g4f's back-off: 3 attempts in all
 
 
 @pytest.mark.vcr
 @pytest.mark.default_cassette("chat_403_cloudflare.yaml")
 async def test_cloudflare_page() -> None:
-    async with _client([]) as client:
+    async with _client() as client:
         with pytest.raises(CloudflareError, match="Response 403: Cloudflare detected"):
             await client.chat([{"role": "user", "content": "Are you a robot?"}])
 
@@ -104,7 +102,7 @@ async def test_cloudflare_page() -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("chat_non_json_body.yaml")
 async def test_non_json_body_is_yielded_raw() -> None:
-    async with _client([]) as client:
+    async with _client() as client:
         answer = await client.chat([{"role": "user", "content": "Reply in plain text, please."}])
     assert answer == "This answer is plain text, not JSON."
 
@@ -116,7 +114,7 @@ async def test_non_ascii_survives_the_cassette() -> None:
         {"role": "user", "content": "Привет, как дела? 你好，世界 🌍"},  # noqa: RUF001
         {"role": "assistant", "content": "Хорошо, а у тебя как?"},  # noqa: RUF001
     ]
-    async with _client([]) as client:
+    async with _client() as client:
         answer = await client.chat(messages)
     assert "Привет" in answer
     assert "🌍" in answer
@@ -125,7 +123,7 @@ async def test_non_ascii_survives_the_cassette() -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("image_16_9.yaml")
 async def test_image_16_9() -> None:
-    async with _client([]) as client:
+    async with _client() as client:
         image = await client.generate_image("A lighthouse at dusk, wide shot", aspect_ratio="16:9")
     assert isinstance(image, ImageResponse)
     assert image.url.startswith(("http://", "https://"))
@@ -135,7 +133,7 @@ async def test_image_16_9() -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("image_no_url.yaml")
 async def test_image_without_url() -> None:
-    async with _client([]) as client:
+    async with _client() as client:
         with pytest.raises(ResponseFormatError, match="no 'url'"):
             await client.generate_image("A red bicycle")
 

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from conftest import FakeSleep
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer
@@ -35,12 +36,8 @@ COMMITTED = cassette_dir()
 HELLO = [{"role": "user", "content": "Hello, how are you?"}]
 
 
-def _client(url: str, delays: list[float] | None = None, **kw: Any) -> WebsimClient:
-    async def sleep(delay: float) -> None:
-        if delays is not None:
-            delays.append(delay)
-
-    return WebsimClient(url, retry=RetryPolicy(sleep=sleep), **kw)
+def _client(url: str, sleep: FakeSleep | None = None, **kw: Any) -> WebsimClient:
+    return WebsimClient(url, retry=RetryPolicy(sleep=sleep or FakeSleep()), **kw)
 
 
 # --- replay server ------------------------------------------------------------------------------
@@ -49,9 +46,9 @@ def _client(url: str, delays: list[float] | None = None, **kw: Any) -> WebsimCli
 async def test_every_scenario_replays_over_http() -> None:
     async with ReplayServer(COMMITTED) as server:
         for scenario in SCENARIOS:
-            delays: list[float] = []
-            async with _client(server.url, delays) as client:
-                outcome = await run_scenario(scenario, client, delays)
+            sleep = FakeSleep()
+            async with _client(server.url, sleep) as client:
+                outcome = await run_scenario(scenario, client, sleep.delays)
             assert scenario.expect(outcome) is None, (scenario.name, outcome.describe())
 
 

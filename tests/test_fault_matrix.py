@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import FakeSleep
 from helpers import HELLO, call, settle
 
 from mock_server import MockServer
@@ -226,16 +227,6 @@ def test_the_matrix_agrees_with_the_documented_table() -> None:
         assert said == {in_matrix}, kind
 
 
-class FakeSleep:
-    """The retry policy's sleep: records each wait, returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 async def attempt(client: WebsimClient, how: str) -> object:
     """The call's result, or the exception it raised."""
     try:
@@ -294,7 +285,7 @@ async def check_cell(server: MockServer, row: str, how: str) -> None:
             assert len(server.requests) == expected.attempts, [
                 r["response"] for r in server.requests
             ]
-            assert tuple(sleep.waits) == expected.waits
+            assert tuple(sleep.delays) == expected.waits
             pending = len(server.state.scripts)
             assert pending == len(steps) - expected.attempts  # the rest was never asked for
 

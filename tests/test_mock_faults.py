@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from helpers import HELLO, call
+from helpers import HELLO, call, raw_exchange
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -198,16 +198,6 @@ def chat_request(stream: bool = False) -> bytes:
     return raw_post(CHAT_PATH, {"project_id": "a", "messages": HELLO, "stream": stream})
 
 
-async def exchange(port: int, data: bytes) -> bytes:
-    """Send one request; everything the server sends until it closes (it closes after faults)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(data)
-        return await asyncio.wait_for(reader.read(), 5)
-    finally:
-        writer.close()
-
-
 def split_head(answer: bytes) -> tuple[dict[str, str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
@@ -234,7 +224,7 @@ def dechunk(body: bytes) -> tuple[bytes, bool]:
 async def test_connection_reset_is_an_rst_before_any_byte(websim_server: MockServer) -> None:
     websim_server.script("chat", ["connection_reset"])
     with pytest.raises(ConnectionResetError):
-        await exchange(websim_server.port, chat_request())
+        await raw_exchange(websim_server.port, chat_request())
     [entry] = websim_server.requests
     assert entry["response"]["status"] == 0
     assert entry["response"]["source"] == "script"
@@ -243,14 +233,14 @@ async def test_connection_reset_is_an_rst_before_any_byte(websim_server: MockSer
 
 async def test_empty_response_closes_without_a_byte(websim_server: MockServer) -> None:
     websim_server.script("chat", ["empty_response"])
-    assert await exchange(websim_server.port, chat_request()) == b""
+    assert await raw_exchange(websim_server.port, chat_request()) == b""
     assert websim_server.requests[0]["response"]["status"] == 0
 
 
 async def test_garbage_is_random_bytes_then_close(websim_server: MockServer) -> None:
     websim_server.script("chat", [{"fault": "garbage", "size": 100}, "garbage"])
-    first = await exchange(websim_server.port, chat_request())
-    second = await exchange(websim_server.port, chat_request())
+    first = await raw_exchange(websim_server.port, chat_request())
+    second = await raw_exchange(websim_server.port, chat_request())
     assert len(first) == 100
     assert len(second) == 64
     assert not first.startswith(b"HTTP/")
@@ -261,12 +251,12 @@ async def test_garbage_is_random_bytes_then_close(websim_server: MockServer) -> 
 
 async def test_truncated_body_announces_more_than_it_sends(websim_server: MockServer) -> None:
     websim_server.script("chat", ["truncated_body", {"fault": "truncated_body", "keep_bytes": 5}])
-    headers, body = split_head(await exchange(websim_server.port, chat_request()))
+    headers, body = split_head(await raw_exchange(websim_server.port, chat_request()))
     assert headers[":status"] == "HTTP/1.1 200 OK"
     assert headers["content-type"] == "application/json"
     assert len(body) == int(headers["content-length"]) // 2
     assert body.startswith(b'{"content": ')
-    headers, body = split_head(await exchange(websim_server.port, chat_request()))
+    headers, body = split_head(await raw_exchange(websim_server.port, chat_request()))
     assert body == b'{"con'
     assert int(headers["content-length"]) > 5
     assert websim_server.requests[1]["response"]["body"] == '{"con'
@@ -275,7 +265,7 @@ async def test_truncated_body_announces_more_than_it_sends(websim_server: MockSe
 async def test_delay_then_the_normal_answer(websim_server: MockServer) -> None:
     websim_server.script("chat", [{"fault": "delay", "delay_ms": 80}])
     started = time.monotonic()
-    answer = await exchange(
+    answer = await raw_exchange(
         websim_server.port, chat_request().replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
     )
     assert time.monotonic() - started >= 0.075
@@ -304,7 +294,7 @@ async def test_dribble_sends_the_whole_answer_slowly(websim_server: MockServer) 
 
 async def test_stream_cut_sends_some_events_and_no_end(websim_server: MockServer) -> None:
     websim_server.script("chat", [{"fault": "stream_cut", "after_events": 2}])
-    headers, body = split_head(await exchange(websim_server.port, chat_request(stream=True)))
+    headers, body = split_head(await raw_exchange(websim_server.port, chat_request(stream=True)))
     assert headers["content-type"] == "text/event-stream"
     assert headers["transfer-encoding"] == "chunked"
     data, ended = dechunk(body)
@@ -317,7 +307,7 @@ async def test_stream_cut_answers_a_plain_request_with_a_stream_too(
     websim_server: MockServer,
 ) -> None:
     websim_server.script("chat", ["stream_cut"])
-    headers, body = split_head(await exchange(websim_server.port, chat_request(stream=False)))
+    headers, body = split_head(await raw_exchange(websim_server.port, chat_request(stream=False)))
     assert headers["content-type"] == "text/event-stream"
     assert dechunk(body)[0].count(b"data: ") == 1
 
@@ -327,7 +317,7 @@ async def test_stream_malformed_slips_in_a_bad_event_and_goes_on(
 ) -> None:
     websim_server.script("chat", [{"fault": "stream_malformed", "after_events": 1}])
     request = chat_request(stream=True).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
-    _, body = split_head(await exchange(websim_server.port, request))
+    _, body = split_head(await raw_exchange(websim_server.port, request))
     data, ended = dechunk(body)
     assert ended
     events = data.split(b"\n\n")[:-1]
@@ -338,10 +328,10 @@ async def test_stream_malformed_slips_in_a_bad_event_and_goes_on(
 async def test_stream_faults_on_an_image_request(websim_server: MockServer) -> None:
     websim_server.script("any", ["stream_cut", "stream_malformed"])
     request = raw_post(IMAGE_PATH, {"project_id": "a", "prompt": "a cat"})
-    headers, body = split_head(await exchange(websim_server.port, request))
+    headers, body = split_head(await raw_exchange(websim_server.port, request))
     assert int(headers["content-length"]) > len(body)  # cut like truncated_body
     headers, body = split_head(
-        await exchange(
+        await raw_exchange(
             websim_server.port, request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
         )
     )
@@ -401,7 +391,7 @@ async def test_faults_are_the_same_for_the_same_seed() -> None:
     async def run(seed: int) -> list[bytes]:
         async with MockServer(seed=seed) as server:
             server.script("chat", ["garbage", {"fault": "garbage", "size": 300}, "garbage"])
-            return [await exchange(server.port, chat_request()) for _ in range(3)]
+            return [await raw_exchange(server.port, chat_request()) for _ in range(3)]
 
     first, again, other = await run(7), await run(7), await run(8)
     assert first == again

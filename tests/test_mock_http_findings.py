@@ -7,28 +7,12 @@ remove the mark then.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
+from helpers import raw_exchange
 
 from mock_server import MockServer
 from websim_core.routing import IMAGE_PATH
-
-
-async def exchange(port: int, request: bytes) -> bytes:
-    """Send raw bytes, read until the server closes; TimeoutError after 2 s of silence."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        data = b""
-        while chunk := await asyncio.wait_for(reader.read(65536), 2):
-            data += chunk
-        return data
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 @pytest.mark.parametrize(
@@ -64,7 +48,7 @@ async def test_head_answers_as_get_without_the_body(websim_server: MockServer, p
 )
 async def test_the_431_to_a_head_request_has_no_body(websim_server: MockServer) -> None:
     request = b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
-    answer = await exchange(websim_server.port, request)
+    answer = await raw_exchange(websim_server.port, request)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == b"431"
     assert body == b"", body[:80]

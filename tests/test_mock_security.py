@@ -6,7 +6,6 @@ A non-loopback peer cannot be had on loopback, so the admin guard is driven with
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from helpers import raw_exchange
 
 import mock_server.__main__ as cli
 from mock_server import MockServer, create_app, get_state
@@ -184,15 +184,6 @@ def test_cli_passes_the_misbehaviour_flags_on() -> None:
 # --- what any client can send -------------------------------------------------------------------
 
 
-async def raw(port: int, data: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(data)
-        return await asyncio.wait_for(reader.read(), 5)
-    finally:
-        writer.close()
-
-
 def answer_of(data: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"content-type: application/json" in head.lower()
@@ -216,7 +207,7 @@ TRAVERSALS = [
 async def test_image_paths_never_reach_a_file(websim_server: MockServer, path: str) -> None:
     request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
     with mock.patch("builtins.open", side_effect=AssertionError("a file was opened")):
-        status, body = answer_of(await raw(websim_server.port, request))
+        status, body = answer_of(await raw_exchange(websim_server.port, request))
     assert status in (400, 404)
     assert body["error"]["field"] == "path"
 
@@ -236,7 +227,7 @@ async def test_image_paths_never_reach_a_file(websim_server: MockServer, path: s
 async def test_headers_over_the_limits_get_a_json_431(
     websim_server: MockServer, head: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    status, body = answer_of(await raw(websim_server.port, head))
+    status, body = answer_of(await raw_exchange(websim_server.port, head))
     assert status == 431
     assert body["error"]["field"] == "headers"
     assert "8190" in body["error"]["message"]
@@ -248,13 +239,15 @@ async def test_headers_over_the_limits_get_a_json_431(
 async def test_requests_that_are_not_http_get_a_json_400(
     websim_server: MockServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    status, body = answer_of(await raw(websim_server.port, b"\x16\x03\x01\x02\x00garbage\r\n\r\n"))
+    status, body = answer_of(
+        await raw_exchange(websim_server.port, b"\x16\x03\x01\x02\x00garbage\r\n\r\n")
+    )
     assert status == 400
     assert body["error"]["message"].startswith("the request is not valid HTTP/1.1")
     bad_chunks = (
         f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
     ).encode()
-    status, _ = answer_of(await raw(websim_server.port, bad_chunks))
+    status, _ = answer_of(await raw_exchange(websim_server.port, bad_chunks))
     assert status == 400
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
@@ -272,6 +265,6 @@ async def test_bodies_over_the_limit_get_a_413() -> None:
                     f"POST {CHAT_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 )
-            status, answer = answer_of(await raw(server.port, (head + payload).encode()))
+            status, answer = answer_of(await raw_exchange(server.port, (head + payload).encode()))
             assert status == 413
             assert answer["error"]["field"] == "body"

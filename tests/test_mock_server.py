@@ -18,7 +18,8 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from helpers import png_info, settle
+from conftest import FakeSleep
+from helpers import png_info, raw_exchange, settle
 
 import mock_server
 from mock_server import MockServer, ThreadedMockServer, create_app, get_state
@@ -51,18 +52,8 @@ G4F_HEADERS = {
 }
 
 
-class Sleeps:
-    """An injectable sleep that records delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-def client_for(url: str, sleeps: Sleeps | None = None, attempts: int = 3) -> WebsimClient:
-    policy = RetryPolicy(max_attempts=attempts, sleep=sleeps or Sleeps())
+def client_for(url: str, sleeps: FakeSleep | None = None, attempts: int = 3) -> WebsimClient:
+    policy = RetryPolicy(max_attempts=attempts, sleep=sleeps or FakeSleep())
     return WebsimClient(url, retry=policy, timeout=10)
 
 
@@ -218,19 +209,6 @@ def raw_request(
     )
 
 
-async def raw_exchange(port: int, data: bytes, chunk: int = 0) -> bytes:
-    """Send ``data`` (in ``chunk``-byte writes), read until the server closes (Connection: close)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        step = chunk or len(data)
-        for i in range(0, len(data), step):
-            writer.write(data[i : i + step])
-            await writer.drain()
-        return await asyncio.wait_for(reader.read(), 5)
-    finally:
-        writer.close()
-
-
 async def test_websim_flags_header_is_accepted_even_split_and_pipelined() -> None:
     async with MockServer() as server:
         one = await raw_exchange(server.port, raw_request())
@@ -293,7 +271,7 @@ async def test_clients_that_hang_up_are_not_errors(
 
 async def test_429_429_200_is_one_line(websim_server: MockServer) -> None:
     websim_server.script("chat", [429, 429, 200])
-    sleeps = Sleeps()
+    sleeps = FakeSleep()
     async with client_for(websim_server.url, sleeps) as client:
         answer = await client.chat(HELLO)
         after = await client.chat(HELLO)
@@ -314,7 +292,7 @@ async def test_scripted_retry_after_and_bodies(websim_server: MockServer) -> Non
             {"status": 500, "body": {"error": {"message": "boom"}}},
         ],
     )
-    sleeps = Sleeps()
+    sleeps = FakeSleep()
     async with client_for(websim_server.url, sleeps) as client:
         with pytest.raises(ResponseStatusError) as info:
             await client.chat(HELLO)
