@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import queue
 import struct
 import sys
+import threading
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from websim_core import WebsimClient
@@ -29,6 +31,17 @@ async def call(client: WebsimClient, how: str) -> object:
         return [delta async for delta in client.stream_chat(HELLO)]
     image = await client.generate_image(PROMPT)
     return (image.urls, str(image))
+
+
+def first_line(stream: IO[str], within: float = 30.0) -> str:
+    """The stream's first line (a started process's), or "" if none came ``within`` seconds: a
+    thread reads it, so a silent process fails the test instead of hanging it."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=within)
+    except queue.Empty:
+        return ""
 
 
 async def raw_exchange(port: int, data: bytes, chunk: int = 0, within: float = 5.0) -> bytes:

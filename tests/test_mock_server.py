@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 from conftest import FakeSleep
-from helpers import png_info, raw_exchange, settle
+from helpers import first_line, png_info, raw_exchange, settle
 
 import mock_server
 from mock_server import MockServer, ThreadedMockServer, create_app, get_state
@@ -717,7 +717,7 @@ def test_cli_serves_prints_its_url_and_stops_on_sigterm() -> None:
         try:
             assert proc.stdout is not None
             assert proc.stderr is not None
-            line = proc.stdout.readline()
+            line = first_line(proc.stdout)
             assert line.startswith("websim mock server listening on http://127.0.0.1:")
             url = line.split()[-1]
             port = int(url.rsplit(":", 1)[1])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import first_line
 
 from mock_server import MockConfig, MockState, chat_reply, create_app
 from mock_server.openapi import openapi_spec
@@ -79,7 +80,7 @@ def two_workers() -> Iterator[Started]:
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
+        line = first_line(proc.stdout)
         match = re.fullmatch(r"websim mock server listening on (http://\S+) \(2 workers\)\n", line)
         assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
         yield Started(proc, match[1])
