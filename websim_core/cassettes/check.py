@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,18 +248,23 @@ def check_file(path: str | os.PathLike[str], name: str | None = None) -> list[Fi
     try:
         cassette = load_cassette(path)
     except CassetteLoadError as exc:
-        return [Finding(label, None, str(exc))]
-    return check_cassette(cassette, label)
+        return _check_loaded(exc, label)
+    return _check_loaded(cassette, label)
 
 
-def check_directory(
-    directory: str | os.PathLike[str], paths: Sequence[Path] | None = None
-) -> list[Finding]:
+def _check_loaded(loaded: CassetteFile | CassetteLoadError, label: str) -> list[Finding]:
+    """``check_file``'s findings for what loading a file gave: the cassette, or why it failed."""
+    if isinstance(loaded, CassetteLoadError):
+        return [Finding(label, None, str(loaded))]
+    return check_cassette(loaded, label)
+
+
+def check_directory(directory: str | os.PathLike[str]) -> list[Finding]:
     """Check every cassette of a directory; an empty or missing directory is itself a finding."""
     root = Path(directory)
     if not root.is_dir():
         return [Finding(os.fspath(root), None, "not a directory")]
-    files = list(paths) if paths is not None else cassette_paths(root)
+    files = cassette_paths(root)
     if not files:
         return [Finding(os.fspath(root), None, "no cassettes (*.yaml) here")]
     findings: list[Finding] = []

@@ -23,10 +23,18 @@ import aiohttp
 from ..client import WebsimClient, resolve_base_url
 from ..errors import InvalidRequestError
 from ..retry import RetryPolicy
-from .check import Finding, check_directory
+from .check import Finding, _check_loaded
 from .config import cassette_dir, make_vcr
 from .drift import CassetteDrift, compare_cassettes, format_report
-from .files import CassetteLoadError, load_cassette, provenance, stamp_provenance, write_atomic
+from .files import (
+    CassetteFile,
+    CassetteLoadError,
+    _stage,
+    load_cassette,
+    provenance,
+    stamp_provenance,
+    write_atomic,
+)
 from .scenarios import SCENARIOS, Outcome, Scenario, run_scenario
 
 __all__ = [
@@ -201,9 +209,20 @@ async def record_scenarios(
     return results
 
 
+def _load(path: Path) -> CassetteFile | CassetteLoadError:
+    try:
+        return load_cassette(path)
+    except CassetteLoadError as exc:
+        return exc
+
+
 def _drifts(
-    results: Sequence[ScenarioResult], new_dir: Path, committed: Path
+    results: Sequence[ScenarioResult],
+    new_dir: Path,
+    committed: Path,
+    loaded: dict[str, CassetteFile | CassetteLoadError],
 ) -> list[CassetteDrift]:
+    """Drift of each scenario's cassette; ``loaded`` holds new files already loaded, by name."""
     drifts = []
     for result in results:
         name = result.scenario.cassette
@@ -213,8 +232,12 @@ def _drifts(
         old = new = None
         with contextlib.suppress(CassetteLoadError):
             old = load_cassette(committed / name) if (committed / name).exists() else None
-        with contextlib.suppress(CassetteLoadError):
-            new = load_cassette(new_dir / name) if (new_dir / name).exists() else None
+        if name in loaded:
+            found = loaded[name]
+            new = found if isinstance(found, CassetteFile) else None
+        else:
+            with contextlib.suppress(CassetteLoadError):
+                new = load_cassette(new_dir / name) if (new_dir / name).exists() else None
         drifts.append(compare_cassettes(name, old, new))
     return drifts
 
@@ -232,12 +255,7 @@ def accept(report: RecordReport, committed: Path) -> list[Path]:
     try:
         for name in recorded:
             text = (report.directory / name).read_text(encoding="utf-8")
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=committed)
-            staged.append((Path(tmp_name), committed / name))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+            staged.append((_stage(committed / name, text), committed / name))
     except BaseException:
         for tmp, _dest in staged:
             with contextlib.suppress(FileNotFoundError):
@@ -273,10 +291,21 @@ async def record(options: RecordOptions, *, out: TextIO, err: TextIO) -> int:
         results = await record_scenarios(
             chosen, base_url, target, directory, timeout=options.timeout, progress=err
         )
-        recorded = [directory / r.scenario.cassette for r in results if r.status == "recorded"]
-        findings = check_directory(directory, recorded) if recorded else []
+        # Each recorded file is loaded once, for both the checker and the drift report.
+        recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
+        loaded = {name: _load(directory / name) for name in recorded}
+        findings = [
+            finding
+            for name in recorded
+            for finding in _check_loaded(loaded[name], os.fspath(directory / name))
+        ]
         report = RecordReport(
-            target, base_url, directory, results, findings, _drifts(results, directory, committed)
+            target,
+            base_url,
+            directory,
+            results,
+            findings,
+            _drifts(results, directory, committed, loaded),
         )
         for finding in findings:
             print(finding.line(), file=out)
