@@ -20,14 +20,13 @@ from aiohttp import web
 
 from websim_core.cassettes import (
     Interaction,
-    RecordedRequest,
-    RecordedResponse,
     dump_cassette,
     provenance,
     scrub_request,
     scrub_response,
     write_atomic,
 )
+from websim_core.cassettes.files import interaction_from_vcrpy
 
 from .replay import CASSETTE_HEADER
 from .server import AppServer
@@ -116,22 +115,7 @@ def _scrubbed(
     from vcr.request import Request
 
     request = scrub_request(Request(method, url, body or None, dict(headers)))
-    response = scrub_response(decode_response(answer))
-    raw = response["body"]["string"]
-    return Interaction(
-        RecordedRequest(
-            request.method,
-            request.uri,
-            request.body or b"",
-            {str(k): str(v) for k, v in request.headers.items()},
-        ),
-        RecordedResponse(
-            response["status"]["code"],
-            response["status"]["message"],
-            {k: list(v) for k, v in response["headers"].items()},
-            raw if isinstance(raw, bytes) else str(raw).encode("utf-8"),
-        ),
-    )
+    return interaction_from_vcrpy(request, scrub_response(decode_response(answer)))
 
 
 async def _forward(request: web.Request) -> web.StreamResponse:

@@ -26,6 +26,7 @@ __all__ = [
     "RecordedResponse",
     "cassette_paths",
     "dump_cassette",
+    "interaction_from_vcrpy",
     "load_cassette",
     "provenance",
     "provenance_header",
@@ -150,18 +151,23 @@ def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     except Exception as exc:  # vcrpy and PyYAML raise many kinds; all mean "not a cassette"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CassetteLoadError(f"vcrpy cannot load it: {type(exc).__name__}: {first}") from None
-    interactions = []
-    for request, response in zip(requests, responses, strict=False):
-        headers = {str(k): str(v) for k, v in dict(request.headers).items()}
-        interactions.append(
-            Interaction(
-                RecordedRequest(
-                    str(request.method), str(request.uri), _bytes(request.body), headers
-                ),
-                _response(response),
-            )
-        )
+    interactions = [
+        interaction_from_vcrpy(request, response)
+        for request, response in zip(requests, responses, strict=False)
+    ]
     return CassetteFile(path, interactions, read_provenance(text))
+
+
+def interaction_from_vcrpy(request: Any, response: Any) -> Interaction:
+    """An interaction from vcrpy's forms: a ``vcr.request.Request`` and a response dict.
+
+    Raises ``CassetteLoadError`` for a response without an integer status code.
+    """
+    headers = {str(k): str(v) for k, v in dict(request.headers).items()}
+    return Interaction(
+        RecordedRequest(str(request.method), str(request.uri), _bytes(request.body), headers),
+        _response(response),
+    )
 
 
 def read_provenance(text: str) -> dict[str, Any]:
