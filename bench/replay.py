@@ -96,11 +96,22 @@ def bench_index(path: Path, size: int, count: int) -> float:
     return statistics.median(times)
 
 
+async def _timed(session: aiohttp.ClientSession, url: str, bodies: list[bytes]) -> float:
+    """Median seconds per POST of each body to ``url``, each answered 200."""
+    times = []
+    for body in bodies:
+        start = time.perf_counter()
+        async with session.post(url, data=body, headers=HEADERS) as response:
+            await response.read()
+        times.append(time.perf_counter() - start)
+        assert response.status == 200
+    return statistics.median(times)
+
+
 async def bench_server(path: Path, size: int, count: int) -> float:
     """Median seconds per request to the replay server, over HTTP on loopback."""
     rng = random.Random(8)
     bodies = [_body(i, rng) for i in _sample(size, count, 2)]
-    times = []
     async with (
         ReplayServer(path.parent) as server,
         aiohttp.ClientSession() as session,
@@ -109,31 +120,17 @@ async def bench_server(path: Path, size: int, count: int) -> float:
         for body in bodies[:20]:  # warm the connection pool
             async with session.post(url, data=body, headers=HEADERS) as response:
                 await response.read()
-        for body in bodies:
-            start = time.perf_counter()
-            async with session.post(url, data=body, headers=HEADERS) as response:
-                await response.read()
-            times.append(time.perf_counter() - start)
-            assert response.status == 200
-    return statistics.median(times)
+        return await _timed(session, url, bodies)
 
 
 async def bench_vcrpy(path: Path, size: int, count: int) -> float:
     """Median seconds per request replayed by vcrpy's aiohttp stub, with the Websim matcher."""
     rng = random.Random(9)
     bodies = [_body(i, rng) for i in _sample(size, count, 3)]
-    times = []
     vcr = make_vcr(cassette_library_dir=path.parent)
     with vcr.use_cassette(path.name, allow_playback_repeats=True):
         async with aiohttp.ClientSession() as session:
-            url = "https://websim.ai" + CHAT_PATH
-            for body in bodies:
-                start = time.perf_counter()
-                async with session.post(url, data=body, headers=HEADERS) as response:
-                    await response.read()
-                times.append(time.perf_counter() - start)
-                assert response.status == 200
-    return statistics.median(times)
+            return await _timed(session, "https://websim.ai" + CHAT_PATH, bodies)
 
 
 def _us(seconds: float) -> str:

@@ -48,7 +48,7 @@ from websim_core import RetryPolicy, WebsimClient
 from websim_core.ids import generate_project_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, ROOT, ServerProcess, rss_kib
+from _common import ROOT, ServerProcess, mock_server_argv, rss_kib
 
 RESULTS = ROOT / "bench" / "results"
 KINDS = ("chat", "stream", "image", "png")
@@ -517,7 +517,7 @@ async def run_soak(
     warmup = warmup if warmup is not None else max(500, min(5000, requests // 10))
     report = SoakReport(requests, concurrency, warmup, fd_slack=fd_slack)
     report.rss_slack_mib = rss_slack_mib
-    argv = [PYTHON, "-m", "mock_server", "--port", "0", "--journal-size", str(journal_size)]
+    argv = mock_server_argv("--journal-size", str(journal_size))
     server = ServerProcess(argv, ready_timeout=30)
     await asyncio.to_thread(server.start)
     try:
