@@ -21,6 +21,7 @@ from .ids import (
     id_pattern,
     is_lenient_project_id,
 )
+from .routing import CHAT_PATH, IMAGE_PATH
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -71,7 +72,7 @@ class ChatRequest:
     """A chat request ready to send: the path and the JSON payload."""
 
     payload: dict[str, Any]
-    path: str = "/api/v1/inference/run_chat_completion"
+    path: str = CHAT_PATH
     endpoint: Literal["chat"] = field(default="chat", init=False)
     encoded: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -85,7 +86,7 @@ class ImageRequest:
     """An image request ready to send: the path, the JSON payload, and the prompt (for alt)."""
 
     payload: dict[str, Any]
-    path: str = "/api/v1/inference/run_image_generation"
+    path: str = IMAGE_PATH
     endpoint: Literal["image"] = field(default="image", init=False)
     encoded: bytes | None = field(default=None, repr=False, compare=False)
 
