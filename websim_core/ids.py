@@ -24,12 +24,20 @@ __all__ = [
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 _RUNS = {"chat": (3, 16), "image": (7, 12)}
-_CHAT_RE = re.compile(r"[a-z0-9]{3}_[a-z0-9]{16}")
-_IMAGE_RE = re.compile(r"[a-z0-9]{7}_[a-z0-9]{12}")
-_LEGACY_RE = re.compile(r"[a-z0-9]{3}_[a-z0-9]{15}")
+_LEGACY_RUNS = (3, 15)
 LENIENT_ID_PATTERN = r"^[a-z0-9_]{1,64}$"
-_LENIENT_RE = re.compile(r"[a-z0-9_]{1,64}")
 _SYSTEM_RANDOM = random.SystemRandom()
+
+
+def _runs_pattern(left: int, right: int) -> str:
+    return f"^[a-z0-9]{{{left}}}_[a-z0-9]{{{right}}}$"
+
+
+# Used with fullmatch, so the anchors change nothing ("$" before a final "\n" still fails).
+_CHAT_RE = re.compile(_runs_pattern(*_RUNS["chat"]))
+_IMAGE_RE = re.compile(_runs_pattern(*_RUNS["image"]))
+_LEGACY_RE = re.compile(_runs_pattern(*_LEGACY_RUNS))
+_LENIENT_RE = re.compile(LENIENT_ID_PATTERN)
 
 
 class ProjectIdKind(str, enum.Enum):
@@ -43,8 +51,7 @@ class ProjectIdKind(str, enum.Enum):
 
 def id_pattern(kind: Literal["chat", "image"]) -> str:
     """The anchored regex of a canonical ID of this kind, for messages and schemas."""
-    left, right = _RUNS[kind]
-    return f"^[a-z0-9]{{{left}}}_[a-z0-9]{{{right}}}$"
+    return _runs_pattern(*_RUNS[kind])
 
 
 def generate_project_id(
