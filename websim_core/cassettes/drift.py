@@ -90,6 +90,11 @@ def _type(value: Any) -> str:
     return type(value).__name__
 
 
+def _merge(shape: dict[str, str], path: str, kind: str) -> None:
+    """Add a field's type; one seen with another type before becomes ``mixed``."""
+    shape[path] = kind if shape.get(path) in (None, kind) else "mixed"
+
+
 def json_shape(value: Any, prefix: str = "") -> dict[str, str]:
     """Every field path of a JSON value with its type; list items merge under ``path[]``."""
     shape: dict[str, str] = {prefix or "$": _type(value)}
@@ -99,8 +104,7 @@ def json_shape(value: Any, prefix: str = "") -> dict[str, str]:
     elif isinstance(value, list):
         for item in value:
             for path, kind in json_shape(item, f"{prefix}[]").items():
-                previous = shape.get(path)
-                shape[path] = kind if previous in (None, kind) else "mixed"
+                _merge(shape, path, kind)
     return shape
 
 
@@ -122,7 +126,7 @@ def body_shape(response: RecordedResponse) -> tuple[str, dict[str, str]]:
                 continue
             ok, data = parse_json(event.data)
             for path, kind in json_shape(data if ok else event.data, "events[]").items():
-                shape[path] = kind if shape.get(path) in (None, kind) else "mixed"
+                _merge(shape, path, kind)
         return "event-stream", shape
     if not response.body.strip():
         return "empty", {}
