@@ -204,7 +204,7 @@ class WebsimClient:
         while True:
             attempt += 1
             try:
-                async with self._post(request) as response:
+                async with self._post(url, request) as response:
                     if 200 <= response.status < 300:
                         yield response
                         return
@@ -221,10 +221,10 @@ class WebsimClient:
                 raise error
             await self.retry.sleep(self.retry.delay(attempt, getattr(error, "retry_after", None)))
 
-    def _post(self, request: ChatRequest | ImageRequest) -> Any:
+    def _post(self, url: str, request: ChatRequest | ImageRequest) -> Any:
         # The timeout goes on each request too: a borrowed session has its own default.
         return self._get_session().post(
-            self.base_url + request.path,
+            url,
             data=request.body(),
             headers=self.headers,
             proxy=self.proxy,
