@@ -340,7 +340,7 @@ def mock_server_argv(*extra: str, uvloop: bool = False) -> list[str]:
         # Same entry point, uvloop's event loop policy installed first (Python 3.11 API).
         code = (
             "import sys, uvloop; uvloop.install(); "
-            "from mock_server.__main__ import main; sys.argv[0] = 'websim-mock'; "
+            "from mock_server.cli import main; sys.argv[0] = 'websim-mock'; "
             "sys.exit(main())"
         )
         return [PYTHON, "-c", code, "--port", "0", *extra]

@@ -45,7 +45,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from mock_server import MockConfig, MockState, build_app, serve
-from mock_server.state import Journal
+from mock_server.core.journal import Journal
 
 CHAT = "/api/v1/inference/run_chat_completion"
 IMAGE = "/api/v1/inference/run_image_generation"

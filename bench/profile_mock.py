@@ -37,7 +37,8 @@ sys.path.insert(0, str(BENCH_DIR))
 import bare_server  # noqa: E402
 from _common import SCENARIOS, id_template, scenario  # noqa: E402
 
-from mock_server.server import LenientProtocol, MockServer, _with_json_errors  # noqa: E402
+from mock_server.server import LenientProtocol, MockServer  # noqa: E402
+from mock_server.web.internals import json_errors  # noqa: E402
 
 
 class FakeTransport(asyncio.Transport):
@@ -145,7 +146,7 @@ async def mock_target(options: dict[str, Any]) -> Target:
     handler_factory = runner.server
 
     def factory() -> asyncio.Protocol:
-        return LenientProtocol(_with_json_errors(handler_factory()))
+        return LenientProtocol(json_errors(handler_factory()))
 
     return Target("mock", factory, server.close)
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from websim_core import __version__
 
-from .app import STATE_KEY, build_app, create_app, get_state
-from .replies import BUILTIN_STATUSES, chat_reply, image_size
-from .server import AppServer, LenientProtocol, MockServer, ThreadedMockServer, serve
-from .state import (
+from .core.config import MockConfig
+from .core.errors import ConfigError, FieldError, MockError, RequestRefused, StepError
+from .core.images import image_size
+from .core.journal import JournalEntry
+from .core.replies import BUILTIN_STATUSES, chat_reply
+from .core.state import MockState
+from .core.steps import (
     FAULT_KINDS,
     ConnectionReset,
     Delay,
@@ -20,39 +23,41 @@ from .state import (
     EmptyResponse,
     FaultStep,
     Garbage,
-    JournalEntry,
-    MockConfig,
-    MockState,
     ReplyStep,
     StatusStep,
     Step,
-    StepError,
     StreamCut,
     StreamMalformed,
     TruncatedBody,
     parse_step,
     parse_steps,
 )
-from .wire import HeaderFixer
+from .server import AppServer, LenientProtocol, MockServer, ThreadedMockServer, serve
+from .web.app import STATE_KEY, build_app, create_app, get_state
+from .web.wire import HeaderFixer
 
 __all__ = [
     "BUILTIN_STATUSES",
     "FAULT_KINDS",
     "STATE_KEY",
     "AppServer",
+    "ConfigError",
     "ConnectionReset",
     "Delay",
     "Dribble",
     "EmptyResponse",
     "FaultStep",
+    "FieldError",
     "Garbage",
     "HeaderFixer",
     "JournalEntry",
     "LenientProtocol",
     "MockConfig",
+    "MockError",
     "MockServer",
     "MockState",
     "ReplyStep",
+    "RequestRefused",
     "StatusStep",
     "Step",
     "StepError",

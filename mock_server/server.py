@@ -9,7 +9,6 @@ block over aiohttp's limits gets a 431), logged at DEBUG: client input is not a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import threading
@@ -18,18 +17,15 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
 
-from .app import _is_loopback, _one_line, build_app, direct_handler
-from .replies import JSON_TYPE, error_body
-from .state import (
-    JournalEntry,
-    MockConfig,
-    MockState,
-    Step,
-)
-from .wire import HeaderFixer
+from .core.config import MockConfig, config_of
+from .core.journal import JournalEntry
+from .core.state import MockState
+from .core.steps import Step
+from .web.admin import is_loopback
+from .web.app import FIXED_ROUTES_KEY, build_app
+from .web.internals import check_internals, json_errors, route_fixed_paths
+from .web.wire import HeaderFixer
 
 __all__ = [
     "AppServer",
@@ -54,53 +50,7 @@ def is_loopback_host(host: str | None) -> bool:
     """
     if not host:
         return False
-    return host.lower() == "localhost" or _is_loopback(host.strip("[]"))
-
-
-class _JsonErrorHandler(RequestHandler):
-    """aiohttp's connection handler, answering requests it cannot parse with the mock's JSON.
-
-    ``serve`` switches each new handler to this class (it adds no state, hence the empty
-    slots); anything but a 4xx (a handler that escaped the app's wrapper) goes to aiohttp's own
-    method and log.
-    """
-
-    __slots__ = ()
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if not 400 <= status < 500:
-            return super().handle_error(request, status, exc, message)
-        logger.debug("unparsable request from %s: %s", request.remote, exc)
-        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
-            raise ConnectionError("Response is sent already")
-        text = getattr(exc, "message", None) or message or str(exc)
-        field = None
-        if isinstance(exc, LineTooLong) or "Too many headers" in str(text):
-            status, field = 431, "headers"
-            text = (
-                "the request line or a header line is longer than 8190 bytes,"
-                " or there are more than 128 header lines"
-            )
-        else:
-            text = f"the request is not valid HTTP/1.1: {_one_line(text, 160)}"
-        body = error_body(text, field)
-        response = web.Response(status=status, body=body, content_type=JSON_TYPE)
-        response.force_close()
-        return response
-
-
-def _with_json_errors(handler: RequestHandler) -> RequestHandler:
-    if type(handler) is RequestHandler:
-        # An aiohttp whose handler layout differs keeps its own plain-text answers.
-        with contextlib.suppress(TypeError):
-            handler.__class__ = _JsonErrorHandler
-    return handler
+    return host.lower() == "localhost" or is_loopback(host.strip("[]"))
 
 
 class LenientProtocol(asyncio.Protocol):
@@ -160,15 +110,16 @@ async def serve(
     server = runner.server
     if server is None:
         raise RuntimeError("call runner.setup() first")
+    check_internals()
     if lenient_headers:
 
         def factory() -> asyncio.Protocol:
-            return LenientProtocol(_with_json_errors(server()))
+            return LenientProtocol(json_errors(server()))
 
     else:
 
         def factory() -> asyncio.Protocol:
-            return _with_json_errors(server())
+            return json_errors(server())
 
     loop = asyncio.get_running_loop()
     if sock is not None:
@@ -277,13 +228,15 @@ class AppServer:
 class MockServer(AppServer):
     """A mock Websim on a local port; ``async with MockServer(seed=1) as server: server.url``.
 
-    ``port=0`` (the default) picks a free port. The keywords besides the ``AppServer`` ones
-    are ``MockConfig``'s fields (``seed``, ``strict_ids``, ``rate_limit``, ``chaos``, ...).
+    ``port=0`` (the default) picks a free port. The options are a ``MockConfig`` given first,
+    or its fields as keywords besides the ``AppServer`` ones (``seed``, ``strict_ids``, ``rate_limit``, ``chaos``, ...).
     ``script``, ``reset``, ``requests`` and ``errors`` work on the state directly, without HTTP.
     """
 
     def __init__(
         self,
+        config: MockConfig | None = None,
+        /,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -293,7 +246,7 @@ class MockServer(AppServer):
         sock: socket.socket | None = None,
         **options: Any,
     ) -> None:
-        self.config = MockConfig(**options)
+        self.config = config_of(config, options)
         self.state = MockState(self.config)
         super().__init__(
             build_app(self.state),
@@ -308,8 +261,8 @@ class MockServer(AppServer):
     def _set_up(self, runner: web.AppRunner) -> None:
         server = runner.server
         assert server is not None
-        # Requests to the fixed paths skip aiohttp's router (see direct_handler).
-        server.request_handler = direct_handler(self.app, server.request_handler)
+        # Requests to the fixed paths skip aiohttp's router (see web.internals).
+        route_fixed_paths(server, self.app[FIXED_ROUTES_KEY])
 
     def _started(self) -> None:
         # Where image URLs point without a usable Host header: the one given, else where we listen.
@@ -362,7 +315,8 @@ class ThreadedMockServer:
     same keywords as ``MockServer``.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, config: MockConfig | None = None, /, **options: Any) -> None:
+        self._config = config
         self._options = options
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -387,7 +341,7 @@ class ThreadedMockServer:
         ready.wait()
 
         async def start() -> MockServer:
-            return await MockServer(**self._options).start()
+            return await MockServer(self._config, **self._options).start()
 
         try:
             self.server = self._call(start())

@@ -37,7 +37,7 @@ from conftest import FakeSleep
 from helpers import HELLO, call, settle
 
 from mock_server import MockServer
-from mock_server.state import FAULT_KINDS
+from mock_server.core.steps import FAULT_KINDS
 from websim_core import (
     CloudflareError,
     MissingAuthError,

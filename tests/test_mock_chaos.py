@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 
 from mock_server import ConnectionReset, Delay, MockServer, StatusStep, StreamCut
-from mock_server.chaos import DEFAULT_CHAOS_MIX, Chaos, parse_mix
-from mock_server.latency import (
+from mock_server.core.chaos import DEFAULT_CHAOS_MIX, Chaos, parse_mix
+from mock_server.core.config import MockConfig
+from mock_server.core.latency import (
     FixedLatency,
     LogNormalLatency,
     UniformLatency,
     parse_latency,
 )
-from mock_server.state import MockConfig
 from websim_core.routing import CHAT_PATH
 
 # --- the mix ------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_latency_samples() -> None:
 def test_latency_options() -> None:
     with pytest.raises(ValueError, match="not both"):
         MockConfig(latency="fixed:5", latency_ms=5)
-    with pytest.raises(ValueError, match="latency_ms must be <="):
+    with pytest.raises(ValueError, match="invalid latency_ms: must be <="):
         MockConfig(latency_ms=1e9)
 
 

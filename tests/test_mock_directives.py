@@ -19,7 +19,7 @@ from mock_server import (
     StreamCut,
     StreamMalformed,
 )
-from mock_server.directives import parse_directive
+from mock_server.core.directives import parse_directive
 from websim_core import (
     RateLimitError,
     ResponseFormatError,

@@ -33,7 +33,7 @@ from mock_server import (
     TruncatedBody,
     parse_step,
 )
-from mock_server.faults import (
+from mock_server.core.faults import (
     MALFORMED_EVENT,
     cut_events,
     garbage_bytes,
@@ -42,9 +42,10 @@ from mock_server.faults import (
     split_evenly,
     truncate,
 )
-from mock_server.openapi import openapi_spec
-from mock_server.replies import stream_events
-from mock_server.state import FAULT_KINDS, MockState
+from mock_server.core.replies import stream_events
+from mock_server.core.state import MockState
+from mock_server.core.steps import FAULT_KINDS
+from mock_server.web.openapi import openapi_spec
 from websim_core import (
     ResponseFormatError,
     RetryPolicy,

@@ -10,7 +10,7 @@ import time
 import pytest
 from helpers import load_bench_script
 
-import mock_server.app
+import mock_server.core.decision
 
 fuzz = load_bench_script("fuzz")
 
@@ -62,7 +62,7 @@ async def test_the_fuzz_reports_a_broken_handler(monkeypatch: pytest.MonkeyPatch
     def broken(*args: object) -> bytes:
         raise RuntimeError("planted bug")
 
-    monkeypatch.setattr(mock_server.app, "chat_answer", broken)
+    monkeypatch.setattr(mock_server.core.decision, "chat_answer", broken)
     report = await fuzz.run_fuzz(150, seed=4, concurrency=4)
     assert not report.ok
     assert report.server_5xx > 0

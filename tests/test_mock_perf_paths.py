@@ -2,7 +2,7 @@
 
 Each shortcut taken for speed (issue 7) is checked against the code it short-cuts: the
 HeaderFixer's one-regex path against its general loop, the chat answer cache keyed by texts
-against the JSON-keyed one, ``direct_handler`` against aiohttp's router, and the journal's
+against the JSON-keyed one, ``route_fixed_paths`` against aiohttp's router, and the journal's
 packed entries against what was recorded.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -21,18 +22,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server import AppServer, MockServer, build_app
-from mock_server.app import _BadBody, _Note, _read_body, direct_handler
-from mock_server.replies import (
+from mock_server.core.config import MockConfig
+from mock_server.core.errors import RequestRefused
+from mock_server.core.journal import Journal, JournalEntry
+from mock_server.core.replies import (
     _chat_digest,
     _compose,
     _conversation_json,
-    _digest,
     _printable,
     chat_answer,
     chat_body,
+    digest,
 )
-from mock_server.state import Journal, JournalEntry, MockConfig, MockState, StatusStep
-from mock_server.wire import HeaderFixer
+from mock_server.core.state import MockState
+from mock_server.core.steps import StatusStep
+from mock_server.web.app import FIXED_ROUTES_KEY
+from mock_server.web.exchange import read_body
+from mock_server.web.internals import route_fixed_paths
+from mock_server.web.playback import Note
+from mock_server.web.wire import HeaderFixer
 from tests.strategies import message_lists
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -169,10 +177,10 @@ def test_chat_answer_of_a_long_conversation_is_not_cached_by_texts() -> None:
     assert chat_answer(0, long) == _compose(0, json.dumps(pairs))
 
 
-# --- direct_handler == aiohttp's router ------------------------------------------------------------
+# --- route_fixed_paths == aiohttp's router ------------------------------------------------------------
 
 
-async def test_direct_handler_skips_the_router_only_for_fixed_paths() -> None:
+async def test_route_fixed_paths_skips_the_router_only_for_fixed_paths() -> None:
     app = build_app(MockState(MockConfig()))
     fallen: list[str] = []
 
@@ -180,7 +188,9 @@ async def test_direct_handler_skips_the_router_only_for_fixed_paths() -> None:
         fallen.append(request.path)
         return web.Response(status=299)
 
-    handle = direct_handler(app, fallback)
+    server = SimpleNamespace(request_handler=fallback)  # what route_fixed_paths reads and sets
+    route_fixed_paths(server, app[FIXED_ROUTES_KEY])  # type: ignore[arg-type]
+    handle = server.request_handler
     direct = await handle(make_mocked_request("GET", "/healthz", app=app))
     assert direct.status == 200
     put = await handle(make_mocked_request("PUT", "/healthz", app=app))
@@ -260,7 +270,7 @@ async def test_mock_server_answers_as_its_application_routed_by_aiohttp() -> Non
     assert [status for status, *_ in fast][:4] == [200, 400, 400, 405]
 
 
-async def test_direct_handler_keeps_100_continue() -> None:
+async def test_route_fixed_paths_keeps_100_continue() -> None:
     async with MockServer() as server:
         host, port = server.url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -398,10 +408,10 @@ async def _body_of(chunks: list[bytes], limit: int, *, whole: bool) -> bytes | i
         loop.call_soon(feed_rest, chunks[-1:])
     request = make_mocked_request("POST", CHAT_PATH, payload=reader, client_max_size=limit)
     try:
-        return await _read_body(request, _Note(), limit)
+        return await read_body(request, Note(), limit)
     except web.HTTPException as exc:
         return exc.status
-    except _BadBody as exc:
+    except RequestRefused as exc:
         return exc.status
 
 
@@ -439,4 +449,4 @@ def test_chat_body_is_json_dumps(text: str) -> None:
 @given(st.integers(-(2**70), 2**70), st.lists(st.tuples(st.text(), st.text()), max_size=3))
 def test_the_chat_digest_from_a_copy_is_the_digest(seed: int, pairs: list[tuple[str, str]]) -> None:
     conversation = _conversation_json(pairs)
-    assert _chat_digest(seed, conversation) == _digest("chat", str(seed), conversation)
+    assert _chat_digest(seed, conversation) == digest("chat", str(seed), conversation)

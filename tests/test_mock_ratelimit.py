@@ -13,14 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mock_server import MockServer, build_app, serve
-from mock_server.ratelimit import (
+from mock_server.core.config import MockConfig
+from mock_server.core.ratelimit import (
     RateLimiter,
     TokenBucket,
     default_burst,
     parse_rate,
     retry_after_seconds,
 )
-from mock_server.state import MockConfig, MockState
+from mock_server.core.state import MockState
 from websim_core import RateLimitError, RetryPolicy, WebsimClient
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -152,9 +153,9 @@ def test_per_project_buckets_stay_bounded() -> None:
     ("options", "message"),
     [
         ({"rate_limit": "5/x"}, "rate limit must"),
-        ({"rate_limit": "5/s", "rate_burst": 0}, "rate_burst must"),
-        ({"rate_burst": 3}, "rate_burst needs rate_limit"),
-        ({"rate_limit": "5/s", "rate_limit_scope": "user"}, "rate_limit_scope must"),
+        ({"rate_limit": "5/s", "rate_burst": 0}, "invalid rate_burst: must"),
+        ({"rate_burst": 3}, "invalid rate_burst: needs rate_limit"),
+        ({"rate_limit": "5/s", "rate_limit_scope": "user"}, "invalid rate_limit_scope: must"),
     ],
 )
 def test_config_refuses_bad_rate_options(options: dict[str, object], message: str) -> None:

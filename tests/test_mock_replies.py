@@ -12,24 +12,26 @@ from helpers import png_info
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mock_server.replies import (
-    BUILTIN_STATUSES,
+from mock_server.core.images import (
     IMAGE_MAX_SIDE,
-    builtin_answer,
-    chat_body,
-    chat_reply,
     image_name,
     image_size,
     parse_image_name,
     png_bytes,
     render_png,
+)
+from mock_server.core.replies import (
+    BUILTIN_STATUSES,
+    builtin_answer,
+    chat_body,
+    chat_reply,
     split_chunks,
     sse_events,
     status_answer,
     stream_events,
 )
-from mock_server.state import StatusStep
-from mock_server.wire import (
+from mock_server.core.steps import StatusStep
+from mock_server.web.wire import (
     MAX_HEAD_BYTES,
     BodyDecodeError,
     HeaderFixer,

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from helpers import raw_exchange
 
-import mock_server.__main__ as cli
+import mock_server.cli as cli
 from mock_server import MockServer, create_app, get_state
 from mock_server.server import is_loopback_host
 from websim_core.routing import CHAT_PATH
@@ -78,7 +78,9 @@ async def test_a_token_lets_remote_admin_clients_in(
 ) -> None:
     app = create_app(admin_token="s3cret-token")
     headers = {} if authorization is None else {"Authorization": authorization}
-    with mock.patch("mock_server.app.hmac.compare_digest", wraps=hmac.compare_digest) as compare:
+    with mock.patch(
+        "mock_server.web.admin.hmac.compare_digest", wraps=hmac.compare_digest
+    ) as compare:
         response = await admin_call(app, remote, headers)
     assert response.status == status
     if status == 401:
@@ -146,14 +148,14 @@ def test_cli_warns_when_listening_beyond_loopback(
     ("argv", "message"),
     [
         (["--rate-limit", "5/x"], "rate limit must"),
-        (["--rate-burst", "3"], "--rate-burst needs --rate-limit"),
+        (["--rate-burst", "3"], "--rate-burst: needs --rate-limit"),
         (["--chaos", "2"], "fraction 0..1"),
         (["--chaos-mix", "429:1,boom"], "unknown fault"),
         (["--latency", "slow"], "latency must"),
-        (["--latency", "fixed:5", "--latency-ms", "5"], "exclude each other"),
+        (["--latency", "fixed:5", "--latency-ms", "5"], "not both"),
         (["--rate-limit-scope", "user"], "invalid choice"),
         (["--chaos", "0.1", "--cassettes", "x"], "--chaos go with the generated answers"),
-        (["--latency-ms", "70000"], "latency_ms must be <= 60000"),
+        (["--latency-ms", "70000"], "--latency-ms: must be <= 60000"),
     ],
 )
 def test_cli_refuses_bad_misbehaviour_flags(

@@ -23,8 +23,8 @@ from helpers import first_line, png_info, raw_exchange, settle
 
 import mock_server
 from mock_server import MockServer, ThreadedMockServer, create_app, get_state
-from mock_server.app import _is_loopback
-from mock_server.openapi import openapi_spec
+from mock_server.web.admin import is_loopback
+from mock_server.web.openapi import openapi_spec
 from websim_core import (
     CloudflareError,
     MissingAuthError,
@@ -604,7 +604,7 @@ async def test_strict_ids_accept_only_the_canonical_form_per_endpoint() -> None:
 
 async def test_a_broken_handler_answers_500_and_is_kept_for_the_test() -> None:
     async with MockServer() as server, aiohttp.ClientSession() as session:
-        with mock.patch("mock_server.app.chat_answer", side_effect=KeyError("broken")):
+        with mock.patch("mock_server.core.decision.chat_answer", side_effect=KeyError("broken")):
             status, answer = await post(
                 session,
                 server.url + CHAT_PATH,
@@ -642,7 +642,7 @@ async def test_a_broken_handler_answers_500_and_is_kept_for_the_test() -> None:
     ],
 )
 def test_loopback_check(remote: str | None, ok: bool) -> None:
-    assert _is_loopback(remote) is ok
+    assert is_loopback(remote) is ok
 
 
 @pytest.mark.parametrize("remote", ["10.1.2.3", "127.0.0.1"])
@@ -734,7 +734,7 @@ def test_cli_serves_prints_its_url_and_stops_on_sigterm() -> None:
 
 
 def test_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    from mock_server.__main__ import main
+    from mock_server.cli import main
 
     for argv in (["--port", "70000"], ["--latency-ms", "-1"], ["--log-level", "LOUD"]):
         with pytest.raises(SystemExit) as info:

@@ -18,18 +18,12 @@ from hypothesis.stateful import (
 )
 
 import mock_server
-from mock_server.state import (
-    Journal,
-    MockConfig,
-    MockState,
-    ReplyStep,
-    ScriptQueue,
-    StatusStep,
-    StepError,
-    parse_scope,
-    parse_step,
-    parse_steps,
-)
+from mock_server.core.config import MockConfig
+from mock_server.core.errors import StepError
+from mock_server.core.journal import Journal
+from mock_server.core.queue import ScriptQueue
+from mock_server.core.state import MockState
+from mock_server.core.steps import ReplyStep, StatusStep, parse_scope, parse_step, parse_steps
 
 
 def test_package_exports_exist() -> None:

@@ -19,7 +19,7 @@ import pytest
 from helpers import first_line
 
 from mock_server import MockConfig, MockState, chat_reply, create_app
-from mock_server.openapi import openapi_spec
+from mock_server.web.openapi import openapi_spec
 from mock_server.workers import WorkerSpec, unsupported
 from websim_core.routing import CHAT_PATH
 
@@ -144,8 +144,8 @@ def test_workers_stop_when_their_parent_dies(two_workers: Started) -> None:
     ("args", "message"),
     [
         (["--workers", "2", "--cassettes", "cassettes"], "not cassettes"),
-        (["--workers", "0"], "must be 1..64"),
-        (["--workers", "2", "--latency-ms", "90000"], "latency_ms must be <="),
+        (["--workers", "0"], "must be an integer 1..64"),
+        (["--workers", "2", "--latency-ms", "90000"], "--latency-ms: must be <="),
     ],
 )
 def test_bad_worker_options_are_one_error_line(args: list[str], message: str) -> None:
@@ -189,9 +189,9 @@ def test_a_workers_state_states_its_limits() -> None:
     first = MockState(MockConfig(chaos=0.5, seed=7, workers=2, worker=0))
     assert first.chaos is not None
     assert [first.chaos.draw() for _ in range(40)] == draws[0]  # worker 0: as one process
-    with pytest.raises(ValueError, match="worker must be"):
+    with pytest.raises(ValueError, match="invalid worker: must be"):
         MockConfig(workers=2, worker=2)
-    with pytest.raises(ValueError, match="workers must be"):
+    with pytest.raises(ValueError, match="invalid workers: must be"):
         MockConfig(workers=0)
     create_app(workers=3, worker=2)
 

@@ -131,7 +131,7 @@ def test_a_broken_handler_fails_the_test_at_teardown(pytester: pytest.Pytester) 
                 raise Boom("the handler is broken")
 
             async def test_hidden_behind_a_500(websim_server, monkeypatch):
-                monkeypatch.setattr("mock_server.app.chat_answer", explode)
+                monkeypatch.setattr("mock_server.core.decision.chat_answer", explode)
                 body = '{"project_id": "a", "messages": [{"role": "user", "content": "x"}]}'
                 async with aiohttp.ClientSession() as session:
                     async with session.post(websim_server.url + CHAT, data=body) as resp:

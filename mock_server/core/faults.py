@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from .state import StreamMalformed
+from .steps import StreamMalformed
 
 __all__ = [
     "MALFORMED_EVENT",

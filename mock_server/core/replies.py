@@ -12,7 +12,6 @@ import http
 import json
 import re
 import struct
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,31 +20,23 @@ from websim_core.errors import is_html
 from websim_core.protocol import content_text
 from websim_core.sse import DONE_EVENT, encode_delta
 
-from .state import StatusStep
+from .steps import StatusStep
 
 __all__ = [
     "BUILTIN_STATUSES",
-    "IMAGE_MAX_SIDE",
-    "IMAGE_NAME_RE",
     "Answer",
     "builtin_answer",
     "chat_answer",
     "chat_body",
     "chat_reply",
+    "digest",
     "error_body",
-    "image_name",
-    "image_size",
-    "parse_image_name",
-    "png_bytes",
-    "render_png",
     "split_chunks",
     "sse_events",
     "status_answer",
     "stream_events",
 ]
 
-IMAGE_MAX_SIDE = 256
-IMAGE_NAME_RE = re.compile(r"([0-9a-f]{16})-([0-9]{1,3})x([0-9]{1,3})")
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
 HTML_TYPE = "text/html; charset=UTF-8"
@@ -82,7 +73,7 @@ def _blake2b(data: bytes) -> hashlib.blake2b:
     return hashlib.blake2b(data, digest_size=16, person=b"websim-mock-v1")
 
 
-def _digest(*parts: str) -> bytes:
+def digest(*parts: str) -> bytes:
     """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
     return _blake2b(b"".join(map(_framed, parts))).digest()
 
@@ -145,7 +136,7 @@ def _chat_hash(seed: int) -> hashlib.blake2b:
 
 
 def _chat_digest(seed: int, conversation: str) -> bytes:
-    """``_digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
+    """``digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
     hasher = _chat_hash(seed).copy()
     hasher.update(_framed(conversation))
     return hasher.digest()
@@ -251,72 +242,6 @@ def chat_body(text: str) -> bytes:
         return f'{{"content": {_json_utf8(text)}}}'.encode()
     except UnicodeEncodeError:  # lone surrogates
         return f'{{"content": {_json_utf8(_printable(text))}}}'.encode()
-
-
-# --- images -------------------------------------------------------------------------------------
-
-
-def image_size(width: int, height: int, max_side: int = IMAGE_MAX_SIDE) -> tuple[int, int]:
-    """Pixel size for a W:H ratio: the longer side ``max_side``, the other rounded, at least 1."""
-    if width >= height:
-        return max_side, max(1, min(max_side, round(max_side * height / width)))
-    return max(1, min(max_side, round(max_side * width / height))), max_side
-
-
-def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
-    """The file name (without ``.png``) of the image for this seed, prompt and ratio."""
-    width, height = image_size(*ratio)
-    key = _digest("image", str(seed), prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
-    return f"{key}-{width}x{height}"
-
-
-def parse_image_name(name: str) -> tuple[str, int, int] | None:
-    """``(key, width, height)`` from a name made by ``image_name``, or None if it is not one."""
-    match = IMAGE_NAME_RE.fullmatch(name)
-    if match is None:
-        return None
-    width, height = int(match[2]), int(match[3])
-    if not (1 <= width <= IMAGE_MAX_SIDE and 1 <= height <= IMAGE_MAX_SIDE):
-        return None
-    return match[1], width, height
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_bytes(width: int, height: int, rows: Sequence[bytes]) -> bytes:
-    """A valid 8-bit RGB PNG from ``height`` rows of ``width * 3`` bytes each."""
-    if width < 1 or height < 1 or len(rows) != height:
-        raise ValueError("need height rows and a positive size")
-    if any(len(row) != width * 3 for row in rows):
-        raise ValueError("each row must hold width * 3 bytes")
-    raw = b"".join(b"\x00" + row for row in rows)  # filter type 0 (None) on every row
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw, 6))
-        + _chunk(b"IEND", b"")
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def render_png(key: str, width: int, height: int) -> bytes:
-    """The picture for an image name: a vertical gradient between two colours, with stripes."""
-    seed = bytes.fromhex(key)
-    top = seed[0:3]
-    bottom = seed[3:6]
-    stripe = 4 + seed[6] % 24
-    rows: list[bytes] = []
-    for y in range(height):
-        t = y / (height - 1) if height > 1 else 0.0
-        light = bytes(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
-        dark = bytes(c * 3 // 4 for c in light)
-        period = light * stripe + dark * stripe
-        row = period * (width // (2 * stripe) + 1)
-        rows.append(row[: width * 3])
-    return png_bytes(width, height, rows)
 
 
 # --- statuses -----------------------------------------------------------------------------------

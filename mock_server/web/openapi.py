@@ -12,8 +12,8 @@ from websim_core.ids import LENIENT_ID_PATTERN
 from websim_core.protocol import KNOWN_ROLES
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
-from .replies import BUILTIN_STATUSES
-from .state import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS
+from ..core.replies import BUILTIN_STATUSES
+from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS
 
 __all__ = ["openapi_spec"]
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .state import Step, StepError, parse_step, seeded_random
+from .errors import StepError
+from .seeds import seeded_random
+from .steps import Step, parse_step
 
-__all__ = ["DEFAULT_CHAOS_MIX", "Chaos", "parse_mix", "seeded_random"]
+__all__ = ["DEFAULT_CHAOS_MIX", "Chaos", "parse_mix"]
 
 DEFAULT_CHAOS_MIX = (
     "429:3,500:1,502:1,503:1,connection_reset:1,empty_response:1,garbage:1,"

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import re
 
-from .state import FAULT_STEPS, Step, StepError, parse_step
+from .errors import StepError
+from .steps import FAULT_STEPS, Step, parse_step
 
 __all__ = ["parse_directive"]
 

@@ -1,0 +1,47 @@
+"""Every exception mock_server raises for input it refuses, in one tree.
+
+The tree (catch ``MockError`` to catch them all)::
+
+    MockError
+    └── FieldError (ValueError)   a value at ``.field`` is wrong: "invalid {field}: {problem}"
+        ├── ConfigError           an option of MockConfig (a keyword, a fixture option, a flag)
+        ├── StepError             a scripted step, its endpoint, a directive, a chaos mix item
+        └── RequestRefused        a request the mock answers with ``.status`` (400, 413, 415)
+
+A client-side ``websim_core.errors.InvalidRequestError`` raised while validating a request body
+(the rules are shared with the client) is turned into a 400 by the decision, never raised out.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "FieldError", "MockError", "RequestRefused", "StepError"]
+
+
+class MockError(Exception):
+    """Root of every error mock_server raises for input it refuses."""
+
+
+class FieldError(MockError, ValueError):
+    """A value is not valid; ``field`` names where it is (``responses[2].status``)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid {field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ConfigError(FieldError):
+    """An option of the mock is not valid; ``field`` is the option's name (``rate_limit``)."""
+
+
+class StepError(FieldError):
+    """A scripted step (or its endpoint, a directive, a chaos outcome) is not valid."""
+
+
+class RequestRefused(FieldError):
+    """A request the mock refuses, answered with ``status``; ``close`` ends the connection."""
+
+    def __init__(self, field: str, problem: str, status: int = 400, close: bool = False) -> None:
+        super().__init__(field, problem)
+        self.status = status
+        self.close = close

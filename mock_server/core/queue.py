@@ -1,0 +1,61 @@
+"""The scripted-step queue: steps wait here, first in first out, for the requests they answer."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from .steps import SCOPES, Scope, Step
+
+__all__ = ["ScriptQueue"]
+
+
+class ScriptQueue:
+    """Scripted steps waiting for requests, oldest first.
+
+    A request to an endpoint consumes the oldest step scripted for that endpoint or for "any";
+    each scope keeps its own deque and steps carry a sequence number, so taking one is O(1).
+    """
+
+    __slots__ = ("_queues", "_seq", "waiting")
+
+    def __init__(self) -> None:
+        self._queues: dict[Scope, deque[tuple[int, Step]]] = {s: deque() for s in SCOPES}
+        self._seq = 0
+        self.waiting = 0  # steps in all queues: what a request checks first (usually 0)
+
+    def add(self, scope: Scope, steps: Iterable[Step]) -> int:
+        """Queue steps behind those already waiting; returns how many were added."""
+        queue = self._queues[scope]
+        added = 0
+        for step in steps:
+            self._seq += 1
+            queue.append((self._seq, step))
+            added += 1
+        self.waiting += added
+        return added
+
+    def take(self, endpoint: Scope) -> Step | None:
+        """The next step for a request to ``endpoint``, removed from the queue; None if none."""
+        own = self._queues[endpoint]
+        shared = self._queues["any"]
+        if own and (not shared or own[0][0] < shared[0][0]):
+            self.waiting -= 1
+            return own.popleft()[1]
+        if shared:
+            self.waiting -= 1
+            return shared.popleft()[1]
+        return None
+
+    def pending(self) -> list[tuple[Scope, Step]]:
+        """Every waiting step with its scope, in the order they were scripted."""
+        tagged = [(seq, scope, step) for scope, q in self._queues.items() for seq, step in q]
+        return [(scope, step) for _, scope, step in sorted(tagged, key=lambda t: t[0])]
+
+    def clear(self) -> None:
+        for queue in self._queues.values():
+            queue.clear()
+        self.waiting = 0
+
+    def __len__(self) -> int:
+        return self.waiting

@@ -1,0 +1,97 @@
+"""A mock server's mutable state, with no I/O: its options, scripts, journal and the seeded
+generators and buckets that misbehaviour needs between requests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .chaos import Chaos
+from .config import MockConfig
+from .journal import Journal
+from .latency import FixedLatency, LatencyModel, parse_latency
+from .queue import ScriptQueue
+from .ratelimit import RateLimiter, RateScope, parse_rate
+from .seeds import seeded_random
+from .steps import check_image_steps, parse_scope, parse_steps
+
+__all__ = ["MockState"]
+
+
+class MockState:
+    """A server's mutable state: its options, the script queue, the journal, handler errors,
+    and what misbehaviour needs between requests (rate-limit buckets, seeded generators)."""
+
+    __slots__ = (
+        "chaos",
+        "config",
+        "errors",
+        "fault_rng",
+        "journal",
+        "latency",
+        "latency_rng",
+        "limiter",
+        "public_url",
+        "scripts",
+    )
+
+    def __init__(
+        self, config: MockConfig | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config = config or MockConfig()
+        # Where image URLs point when a request has no usable Host header; set once listening.
+        self.public_url = config.public_url
+        self.scripts = ScriptQueue()
+        # With several workers nobody could read a worker's journal (the admin API refuses).
+        journal_size = config.journal_size if config.workers == 1 else 0
+        self.journal = Journal(journal_size, config.journal_body_bytes)
+        # Unexpected exceptions from handlers, for the pytest plugin to re-raise at teardown.
+        self.errors: list[BaseException] = []
+        self.latency: LatencyModel | None = None
+        if config.latency is not None:
+            self.latency = parse_latency(config.latency)
+        elif config.latency_ms:
+            self.latency = FixedLatency(config.latency_ms)
+        self.limiter: RateLimiter | None = None
+        if config.rate_limit is not None:
+            scope: RateScope = "project" if config.rate_limit_scope == "project" else "global"
+            # Split between the workers: each allows its share of the rate and of the burst.
+            rate = parse_rate(config.rate_limit) / config.workers
+            burst = config.rate_burst
+            if burst is not None:
+                burst = max(1, -(-burst // config.workers))
+            self.limiter = RateLimiter(rate, burst, scope, clock)
+        seed = self._draw_seed
+        self.chaos = Chaos(config.chaos, config.chaos_mix, seed) if config.chaos else None
+        self._reseed()
+
+    @property
+    def _draw_seed(self) -> int:
+        """The seed of what misbehaviour draws (not of the answers): one stream per worker."""
+        return self.config.seed + self.config.worker
+
+    def _reseed(self) -> None:
+        self.latency_rng = seeded_random("latency", self._draw_seed)
+        self.fault_rng = seeded_random("faults", self._draw_seed)
+        if self.chaos is not None:
+            self.chaos.reset()
+
+    def script(self, scope: object, steps: object) -> int:
+        """Parse and queue steps for ``"chat"``, ``"image"`` or ``"any"``; returns the count.
+
+        Stream faults scripted for ``"image"`` are refused (an image answer is no stream).
+        """
+        where = parse_scope(scope)
+        parsed = parse_steps(steps)
+        if where == "image":
+            check_image_steps(parsed)
+        return self.scripts.add(where, parsed)
+
+    def reset(self) -> None:
+        """Empty the journal and the scripts, refill the rate-limit buckets and start the seeded
+        sequences (chaos, latency, garbage) over; handler errors are kept for the teardown check."""
+        self.scripts.clear()
+        self.journal.clear()
+        if self.limiter is not None:
+            self.limiter.reset()
+        self._reseed()

@@ -1,0 +1,136 @@
+"""The admin API (``/__admin/...``): the journal, scripted scenarios and reset, behind a guard.
+
+Only loopback clients may use it, unless the mock was started with an admin token, which other
+clients then send as ``Authorization: Bearer <token>`` (compared in constant time).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..core.config import MockConfig
+from ..core.errors import RequestRefused, StepError
+from ..core.jsonbody import parse_json_strictly
+from ..core.state import MockState
+from .exchange import error_response, json_response, read_body, refuse
+from .playback import Note
+
+__all__ = ["Admin", "Handler", "bearer_matches", "is_loopback"]
+
+Handler = Callable[[web.Request, Note], Awaitable[web.StreamResponse]]
+
+
+def is_loopback(remote: str | None) -> bool:
+    """Whether an IP address (zone and IPv4-mapped forms too) is this machine's."""
+    if not remote:
+        return False
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    if header is None:
+        return False
+    scheme, _, given = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
+
+
+def _refusal_for_remote(request: web.Request, config: MockConfig) -> web.Response | None:
+    """The 401/403 for a client the admin API does not answer; None for one it does."""
+    if not config.admin_loopback_only or is_loopback(request.remote):
+        return None
+    if config.admin_token is None:
+        message = (
+            "the admin API answers loopback clients only"
+            " (start the mock with --admin-token to let others in)"
+        )
+        return error_response(403, message, "remote")
+    if bearer_matches(request.headers.get("Authorization"), config.admin_token):
+        return None
+    message = "the admin API needs 'Authorization: Bearer <admin token>' here"
+    response = error_response(401, message, "authorization")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="websim-mock admin"'
+    return response
+
+
+class Admin:
+    """The admin handlers of one app, over its state."""
+
+    def __init__(self, state: MockState) -> None:
+        self.state = state
+        self.config = state.config
+
+    def guard(self, handler: Handler) -> Handler:
+        """``handler`` for the clients allowed in; a 401/403 for the others."""
+
+        async def guarded(request: web.Request, note: Note) -> web.StreamResponse:
+            refused = _refusal_for_remote(request, self.config)
+            if refused is not None:
+                return refused  # (admin requests are not journaled)
+            return await handler(request, note)
+
+        return guarded
+
+    async def one_worker_only(self, request: web.Request, note: Note) -> web.StreamResponse:
+        """The stateful admin endpoints under ``--workers N``: each process has its own scripts
+        and no journal, so an answer from one of them would be wrong for the others."""
+        message = (
+            "scripted scenarios and the journal need --workers 1;"
+            f" this server runs {self.config.workers} workers, each with its own state"
+        )
+        return error_response(409, message, "workers", note)
+
+    async def requests(self, request: web.Request, note: Note) -> web.StreamResponse:
+        journal = self.state.journal
+        entries = [entry.to_json() for entry in journal.entries()]
+        data = {
+            "requests": entries,
+            "count": len(entries),
+            "total": journal.total,
+            "dropped": journal.dropped,
+        }
+        return json_response(200, json.dumps(data).encode())
+
+    async def reset(self, request: web.Request, note: Note) -> web.StreamResponse:
+        self.state.reset()
+        return json_response(200, b'{"reset": true}')
+
+    async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
+        body = await read_body(request, note, self.config.max_body_bytes)
+        try:
+            data = parse_json_strictly(body)
+        except ValueError as exc:
+            raise RequestRefused("body", f"is not valid JSON ({exc})") from None
+        try:
+            if not isinstance(data, dict):
+                raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
+            unknown = sorted(k for k in data if k not in ("endpoint", "responses"))
+            if unknown:
+                raise StepError(unknown[0], "unknown key (known: endpoint, responses)")
+            if "responses" not in data:
+                raise StepError("responses", "is missing")
+            queued = self.state.script(data.get("endpoint", "any"), data["responses"])
+        except StepError as exc:
+            return refuse(exc, note)
+        body = json.dumps({"queued": queued, "pending": len(self.state.scripts)}).encode()
+        return json_response(200, body)
+
+    async def scenarios(self, request: web.Request, note: Note) -> web.StreamResponse:
+        pending = [
+            {"endpoint": scope, "step": step.to_json()}
+            for scope, step in self.state.scripts.pending()
+        ]
+        return json_response(200, json.dumps({"pending": pending}).encode())

@@ -1,0 +1,105 @@
+"""The aiohttp application: the route table of the mock, over one ``MockState``.
+
+``create_app(**options)`` is the mock as a plain ``aiohttp.web.Application``; ``build_app``
+builds one over an existing state (``MockServer`` shares its state with its app this way).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from aiohttp import web
+
+from websim_core import __version__
+from websim_core.routing import CHAT_PATH, IMAGE_PATH
+
+from ..core.config import MockConfig, config_of
+from ..core.state import MockState
+from .admin import Admin, Handler
+from .handlers import Routes
+from .internals import FixedRoutes
+from .openapi import openapi_spec
+
+__all__ = ["FIXED_ROUTES_KEY", "STATE_KEY", "build_app", "create_app", "get_state"]
+
+STATE_KEY = web.AppKey("websim_mock_state", MockState)
+FIXED_ROUTES_KEY = web.AppKey("websim_mock_fixed_routes", FixedRoutes)
+
+
+def get_state(app: web.Application) -> MockState:
+    """The ``MockState`` behind an app made by ``create_app`` or ``build_app``."""
+    return app[STATE_KEY]
+
+
+@functools.cache
+def openapi_body() -> bytes:
+    """The OpenAPI document: the same for every app, so built once (most of build_app's time)."""
+    return json.dumps(openapi_spec(__version__), indent=1).encode()
+
+
+def build_app(state: MockState) -> web.Application:
+    """The application over an existing state (``MockServer`` uses this to share it)."""
+    app = web.Application(
+        client_max_size=state.config.max_body_bytes,
+        # Bodies are decoded by the handlers (wire.decode_body) so that a bad one gets a JSON
+        # 4xx: aiohttp's own decompression fails outside them (plain-text 400, or a hang).
+        handler_args={"auto_decompress": False},
+    )
+    app[STATE_KEY] = state
+    routes = Routes(state, openapi_body)
+    fixed: FixedRoutes = {}
+
+    def add(method: str, path: str, handler: Handler, **kw: Any) -> None:
+        route = routes.wrap(handler, **kw)
+        # A GET route answers HEAD too (aiohttp sends no body), as web.get(allow_head=True).
+        for each in ("GET", "HEAD") if method == "GET" else (method,):
+            app.router.add_route(each, path, route)
+            if "{" not in path:
+                fixed.setdefault(path, {})[each] = route
+
+    add("POST", CHAT_PATH, routes.chat, endpoint="chat")
+    add("*", CHAT_PATH, routes.method_not_allowed("POST"), endpoint="chat")
+    add("POST", IMAGE_PATH, routes.image, endpoint="image")
+    add("*", IMAGE_PATH, routes.method_not_allowed("POST"), endpoint="image")
+    for path, handler, journal in (
+        ("/images/{name}", routes.image_file, True),
+        ("/healthz", routes.healthz, False),
+        ("/openapi.json", routes.openapi_json, True),
+    ):
+        add("GET", path, handler, journal=journal)
+        add("*", path, routes.method_not_allowed("GET, HEAD"), journal=journal)
+    _add_admin(add, Admin(state), routes, one_state=state.config.workers == 1)
+    # Last: anything else is a JSON 404 (and still journaled).
+    add("*", "/{tail:.*}", routes.not_found)
+    app[FIXED_ROUTES_KEY] = fixed
+    return app
+
+
+def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> None:
+    guard = admin.guard
+    for method, path, handler in (
+        ("GET", "/__admin/requests", admin.requests),
+        ("POST", "/__admin/reset", admin.reset),
+        ("POST", "/__admin/scenarios", admin.add_scenario),
+        ("GET", "/__admin/scenarios", admin.scenarios),
+    ):
+        add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
+    for path, allowed in (
+        ("/__admin/requests", "GET, HEAD"),
+        ("/__admin/reset", "POST"),
+        ("/__admin/scenarios", "GET, HEAD, POST"),
+    ):
+        add("*", path, guard(routes.method_not_allowed(allowed)), journal=False)
+
+
+def create_app(config: MockConfig | None = None, /, **options: Any) -> web.Application:
+    """A fresh mock Websim as an ``aiohttp.web.Application``, ready to embed or run.
+
+    Give a ``MockConfig``, or its fields as keywords (``seed``, ``strict_ids``, ...). Serve it
+    with ``mock_server.MockServer`` (or ``serve``) to also accept the non-token header names
+    real clients send (``websim-flags;``); a plain ``web.AppRunner``/``TCPSite`` answers those
+    requests with aiohttp's own 400.
+    """
+    return build_app(MockState(config_of(config, options)))
