@@ -12,6 +12,7 @@ from helpers import png_info
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from mock_server.core.errors import RequestRefused
 from mock_server.core.images import (
     IMAGE_MAX_SIDE,
     image_name,
@@ -33,7 +34,6 @@ from mock_server.core.replies import (
 from mock_server.core.steps import StatusStep
 from mock_server.web.wire import (
     MAX_HEAD_BYTES,
-    BodyDecodeError,
     HeaderFixer,
     decode_body,
     fix_header_names,
@@ -370,7 +370,7 @@ def test_decode_body() -> None:
     ],
 )
 def test_decode_body_errors(body: bytes, coding: str, status: int, field: str) -> None:
-    with pytest.raises(BodyDecodeError) as info:
+    with pytest.raises(RequestRefused) as info:
         decode_body(body, coding, 100)
     assert (info.value.status, info.value.field) == (status, field)
 
@@ -383,7 +383,7 @@ def test_decode_body_is_total(body: bytes, coding: str) -> None:
     status = 200
     try:
         out = decode_body(body, coding, 1000)
-    except BodyDecodeError as exc:
+    except RequestRefused as exc:
         status = exc.status
     else:
         assert len(out) <= 1000 or coding == "identity"

@@ -15,7 +15,7 @@ from ..core.decision import Decision, refusal
 from ..core.errors import FieldError, RequestRefused
 from ..core.replies import JSON_TYPE, error_body
 from .playback import Note
-from .wire import BodyDecodeError, decode_body
+from .wire import decode_body
 
 __all__ = ["error_response", "json_response", "one_line", "read_body", "refuse", "render"]
 
@@ -45,10 +45,7 @@ async def read_body(request: web.BaseRequest, note: Note, limit: int) -> bytes:
     note.body = body
     coding = request.headers.get("Content-Encoding")
     if coding:
-        try:
-            body = decode_body(body, coding, limit)
-        except BodyDecodeError as exc:
-            raise RequestRefused(exc.field, exc.problem, exc.status) from None
+        body = decode_body(body, coding, limit)  # RequestRefused for a bad one
     return body
 
 

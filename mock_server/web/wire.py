@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 import zlib
 
+from ..core.errors import RequestRefused
+
 __all__ = [
     "MAX_HEAD_BYTES",
-    "BodyDecodeError",
     "HeaderFixer",
     "decode_body",
     "fix_header_names",
@@ -193,19 +194,9 @@ class HeaderFixer:
 
 
 # --- request bodies -------------------------------------------------------------------------------
-# aiohttp's own request decompression is turned off for the mock (see mock_server.app): its
+# aiohttp's own request decompression is turned off for the mock (see web.app.build_app): its
 # failures surface outside the handlers, as plain-text 400s or a hang on a truncated gzip body.
 # Decoding here makes every bad body a JSON 4xx from the handler instead.
-
-
-class BodyDecodeError(ValueError):
-    """A request body that cannot be decoded; ``status`` is the 4xx to answer, ``field`` where."""
-
-    def __init__(self, status: int, field: str, problem: str) -> None:
-        super().__init__(f"invalid {field}: {problem}")
-        self.status = status
-        self.field = field
-        self.problem = problem
 
 
 def _inflate(body: bytes, wbits: int, limit: int, coding: str) -> bytes:
@@ -213,11 +204,11 @@ def _inflate(body: bytes, wbits: int, limit: int, coding: str) -> bytes:
     try:
         out = decoder.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise BodyDecodeError(400, "body", f"is not valid {coding} data ({exc})") from None
+        raise RequestRefused("body", f"is not valid {coding} data ({exc})") from None
     if len(out) > limit:
-        raise BodyDecodeError(413, "body", f"is larger than {limit} bytes once decompressed")
+        raise RequestRefused("body", f"is larger than {limit} bytes once decompressed", 413)
     if not decoder.eof:
-        raise BodyDecodeError(400, "body", f"is truncated {coding} data")
+        raise RequestRefused("body", f"is truncated {coding} data")
     return out
 
 
@@ -234,7 +225,7 @@ def decode_body(body: bytes, content_encoding: str, limit: int) -> bytes:
             wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
             body = _inflate(body, wbits, limit, coding)
         else:
-            raise BodyDecodeError(
-                415, "content-encoding", f"{coding[:40]!r} is not supported (gzip, deflate)"
+            raise RequestRefused(
+                "content-encoding", f"{coding[:40]!r} is not supported (gzip, deflate)", 415
             )
     return body
