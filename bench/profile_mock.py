@@ -37,8 +37,9 @@ sys.path.insert(0, str(BENCH_DIR))
 import bare_server  # noqa: E402
 from _common import SCENARIOS, id_template, scenario  # noqa: E402
 
-from mock_server.server import LenientProtocol, MockServer  # noqa: E402
+from mock_server.server import MockServer  # noqa: E402
 from mock_server.web.internals import json_errors  # noqa: E402
+from mock_server.web.listen import LenientProtocol  # noqa: E402
 
 
 class FakeTransport(asyncio.Transport):

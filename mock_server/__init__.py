@@ -32,8 +32,9 @@ from .core.steps import (
     parse_step,
     parse_steps,
 )
-from .server import AppServer, LenientProtocol, MockServer, ThreadedMockServer, serve
+from .server import AppServer, MockServer, ThreadedMockServer
 from .web.app import STATE_KEY, build_app, create_app, get_state
+from .web.listen import LenientProtocol, serve
 from .web.wire import HeaderFixer
 
 __all__ = [

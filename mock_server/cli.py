@@ -23,7 +23,8 @@ from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
 from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
 from .core.errors import ConfigError
-from .server import BACKLOG, AppServer, MockServer, is_loopback_host
+from .server import AppServer, MockServer, is_loopback_host
+from .web.listen import BACKLOG
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
 __all__ = ["main", "mock_config", "mock_options"]

@@ -1,15 +1,12 @@
 """Run the mock: ``MockServer`` (async context manager) and ``ThreadedMockServer`` (its own thread).
 
-Both listen through ``serve``, which wraps aiohttp's protocol in a ``HeaderFixer`` so that the
-header names real clients send (``websim-flags;``) are accepted; see ``mock_server.wire``. It
-also makes aiohttp's own answers to requests it cannot parse JSON like the mock's (a header
-block over aiohttp's limits gets a 431), logged at DEBUG: client input is not a server error.
+Both listen through ``web.listen.serve``: the header names real clients send (``websim-flags;``)
+are accepted, and requests aiohttp cannot parse get the mock's JSON errors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
@@ -24,22 +21,19 @@ from .core.state import MockState
 from .core.steps import Step
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
-from .web.internals import check_internals, json_errors, route_fixed_paths
-from .web.wire import HeaderFixer
+from .web.internals import route_fixed_paths
+from .web.listen import serve
 
 __all__ = [
     "AppServer",
-    "LenientProtocol",
     "MockServer",
     "ThreadedMockServer",
     "is_loopback_host",
-    "serve",
 ]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S", bound="AppServer")
 StepLike = int | str | Mapping[str, Any] | Step
-logger = logging.getLogger("mock_server")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -51,80 +45,6 @@ def is_loopback_host(host: str | None) -> bool:
     if not host:
         return False
     return host.lower() == "localhost" or is_loopback(host.strip("[]"))
-
-
-class LenientProtocol(asyncio.Protocol):
-    """An aiohttp connection protocol behind a ``HeaderFixer``; everything else passes through."""
-
-    __slots__ = ("_deliver", "_feed", "_fixer", "_inner")
-
-    def __init__(self, inner: asyncio.Protocol) -> None:
-        self._inner = inner
-        self._fixer = HeaderFixer()
-        self._feed = self._fixer.feed  # bound once: these two run for every chunk read
-        self._deliver = inner.data_received
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        data = self._feed(data)
-        if data:
-            self._deliver(data)
-
-    def eof_received(self) -> bool | None:
-        rest = self._fixer.flush()
-        if rest:
-            self._inner.data_received(rest)
-        return self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
-
-
-# Connections waiting to be accepted. asyncio's default (100) overflows when a load generator
-# opens 256 connections at once: the kernel drops the SYNs past it and the clients retry a
-# second later (measured: 50 of 256 wrk connections). The kernel caps it at somaxconn.
-BACKLOG = 1024
-
-
-async def serve(
-    runner: web.BaseRunner,
-    host: str | None,
-    port: int,
-    *,
-    lenient_headers: bool = True,
-    backlog: int = BACKLOG,
-    sock: socket.socket | None = None,
-) -> asyncio.Server:
-    """Listen for a set-up runner; like ``web.TCPSite`` but with the header fix.
-
-    ``sock``: an already bound socket to listen on instead of ``host``/``port``.
-    """
-    server = runner.server
-    if server is None:
-        raise RuntimeError("call runner.setup() first")
-    check_internals()
-    if lenient_headers:
-
-        def factory() -> asyncio.Protocol:
-            return LenientProtocol(json_errors(server()))
-
-    else:
-
-        def factory() -> asyncio.Protocol:
-            return json_errors(server())
-
-    loop = asyncio.get_running_loop()
-    if sock is not None:
-        return await loop.create_server(factory, sock=sock, backlog=backlog)
-    return await loop.create_server(factory, host, port, backlog=backlog)
 
 
 def _url(host: str | None, sockets: Iterable[Any]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeSleep
+from fakes import FakeSleep
 
 import websim_core.client
 from websim_core import (

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import FakeSleep
+from fakes import FakeSleep
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FakeWebsim, Reply
+from fakes import FakeWebsim, Reply
 
 from websim_core.__main__ import main
 

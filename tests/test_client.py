@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import FakeSleep, FakeWebsim, Reply, sse_bytes
+from fakes import FakeSleep, FakeWebsim, Reply, sse_bytes
 
 import websim_core.client as client_module
 from websim_core import (

@@ -33,7 +33,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import FakeSleep
+from fakes import FakeSleep
 from helpers import HELLO, call, settle
 
 from mock_server import MockServer

@@ -20,6 +20,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import message_lists
 
 from mock_server import AppServer, MockServer, build_app
 from mock_server.core.config import MockConfig
@@ -41,7 +42,6 @@ from mock_server.web.exchange import read_body
 from mock_server.web.internals import route_fixed_paths
 from mock_server.web.playback import Note
 from mock_server.web.wire import HeaderFixer
-from tests.strategies import message_lists
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 # --- HeaderFixer: fast path == general loop -------------------------------------------------------

@@ -18,7 +18,7 @@ from unittest import mock
 import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from conftest import FakeSleep
+from fakes import FakeSleep
 from helpers import first_line, png_info, raw_exchange, settle
 
 import mock_server

@@ -12,7 +12,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from conftest import FakeSleep, FakeWebsim, Reply
+from fakes import FakeSleep, FakeWebsim, Reply
 
 from websim_core import (
     ImageResponse,

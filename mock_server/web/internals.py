@@ -38,7 +38,7 @@ __all__ = [
 logger = logging.getLogger("mock_server")
 
 # The aiohttp releases these internals were read in and tested against (major.minor).
-CHECKED_AIOHTTP = ("3.13", "3.14")
+CHECKED_AIOHTTP = ("3.14",)
 
 ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # Path -> method ("*" for any other) -> wrapped handler.
