@@ -16,7 +16,7 @@ import vcr
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from websim_core.cassettes import (
+from websim_cassettes import (
     CassetteFile,
     Interaction,
     cassette_dir,
@@ -25,7 +25,7 @@ from websim_core.cassettes import (
     dump_cassette,
     load_cassette,
 )
-from websim_core.cassettes.__main__ import main
+from websim_cassettes.__main__ import main
 
 COMMITTED = cassette_dir()
 
@@ -49,7 +49,7 @@ def test_committed_cassettes_are_clean(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_the_command_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "websim_core.cassettes", "check", str(COMMITTED)],
+        [sys.executable, "-m", "websim_cassettes", "check", str(COMMITTED)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -203,7 +203,7 @@ async def test_plain_vcrpy_replays_a_cassette(tmp_path: Path) -> None:
 
 
 def test_public_names() -> None:
-    import websim_core.cassettes as package
+    import websim_cassettes as package
 
     assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
     for name in package.__all__:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from strategies import chat_ids
 
-from websim_core.cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
+from websim_cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
 from websim_core.protocol import build_chat_request, build_image_request
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import chat_ids, image_ids, legacy_ids
 
-from websim_core.cassettes import (
+from websim_cassettes import (
     REDACTED,
     body_differences,
     find_secrets,
@@ -24,7 +24,7 @@ from websim_core.cassettes import (
     scrub_response,
     websim_body,
 )
-from websim_core.cassettes.scrub import is_sensitive_name, scrub_text, scrub_uri
+from websim_cassettes.scrub import is_sensitive_name, scrub_text, scrub_uri
 from websim_core.ids import generate_project_id
 from websim_core.protocol import build_chat_request, build_image_request
 from websim_core.routing import CHAT_PATH, IMAGE_PATH

@@ -1,4 +1,4 @@
-"""``websim-cassettes`` / ``python -m websim_core.cassettes``: check, record, list.
+"""``websim-cassettes`` / ``python -m websim_cassettes``: check, record, list.
 
 ``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
 cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios.

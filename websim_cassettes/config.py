@@ -27,7 +27,7 @@ CASSETTE_DIR_ENV = "WEBSIM_CASSETTE_DIR"
 # Host, scheme and port are left out on purpose: a cassette recorded against the mock server
 # replays for a client pointed at the live API, and the other way round.
 MATCH_ON: tuple[str, ...] = ("method", "path", MATCHER_NAME)
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def cassette_dir(path: str | os.PathLike[str] | None = None) -> Path:

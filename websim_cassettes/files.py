@@ -290,7 +290,7 @@ def provenance(
     scenario: str | None = None,
     description: str | None = None,
     recorded_at: datetime | None = None,
-    tool: str = "websim_core.cassettes",
+    tool: str = "websim_cassettes",
 ) -> dict[str, Any]:
     """The provenance block stored under ``websim_harness`` in every cassette we write.
 

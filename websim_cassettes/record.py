@@ -20,9 +20,10 @@ from typing import Any, Literal, TextIO
 
 import aiohttp
 
-from ..client import WebsimClient, resolve_base_url
-from ..errors import InvalidRequestError
-from ..retry import RetryPolicy
+from websim_core.client import WebsimClient, resolve_base_url
+from websim_core.errors import InvalidRequestError
+from websim_core.retry import RetryPolicy
+
 from .check import Finding, _check_loaded
 from .config import cassette_dir, make_vcr
 from .drift import CassetteDrift, compare_cassettes, format_report

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..sse import DONE, SSEDecoder
+from websim_core.sse import DONE, SSEDecoder
+
 from .files import CassetteFile, Interaction, RecordedResponse
 from .match import parse_json
 from .scrub import VOLATILE_RESPONSE_HEADERS

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, NamedTuple, Protocol
 
-from ..ids import ProjectIdKind, classify_project_id, id_pattern
-from ..routing import CHAT_PATH, IMAGE_PATH
+from websim_core.ids import ProjectIdKind, classify_project_id, id_pattern
+from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 __all__ = [
     "MATCHER_NAME",

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
-from ..protocol import validate_chat_body, validate_image_body
-from ..sse import DONE, SSEDecoder
+from websim_core.errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
+from websim_core.protocol import validate_chat_body, validate_image_body
+from websim_core.sse import DONE, SSEDecoder
+
 from .files import (
     PROVENANCE_KEY,
     CassetteFile,
