@@ -18,7 +18,8 @@ from websim_cassettes import (
     body_differences,
     find_secrets,
     normalized_body,
-    project_id_problem,
+    parse_body,
+    request_id_problem,
     scrub_body,
     scrub_request,
     scrub_response,
@@ -52,7 +53,7 @@ def test_chat_bodies_match_whatever_their_ids_and_key_order(
     rnd.shuffle(keys)
     recorded = json.dumps(dict(keys), indent=rnd.choice([None, 2])).encode()
     websim_body(_request(sent), _request(recorded))
-    assert normalized_body(sent) == normalized_body(recorded)
+    assert normalized_body(parse_body(sent)) == normalized_body(parse_body(recorded))
 
 
 @given(image_ids, image_ids)
@@ -64,9 +65,9 @@ def test_image_bodies_match_whatever_their_ids(a: str, b: str) -> None:
 
 @given(legacy_ids)
 def test_legacy_chat_ids_are_valid_for_chat_only(legacy: str) -> None:
-    assert project_id_problem(_chat_body(legacy), CHAT_PATH) is None
+    assert request_id_problem(parse_body(_chat_body(legacy)), CHAT_PATH) is None
     image = json.dumps({"project_id": legacy, "prompt": "x", "aspect_ratio": "1:1"})
-    assert "not a valid image ID" in str(project_id_problem(image, IMAGE_PATH))
+    assert "not a valid image ID" in str(request_id_problem(parse_body(image), IMAGE_PATH))
 
 
 @pytest.mark.parametrize(
@@ -103,8 +104,8 @@ def test_differences_name_the_field() -> None:
 
 
 def test_non_json_bodies_compare_as_text() -> None:
-    assert body_differences(b"hello", "hello") == []
-    assert body_differences(b"hello", b'{"a": 1}') == [
+    assert body_differences(parse_body(b"hello"), parse_body("hello")) == []
+    assert body_differences(parse_body(b"hello"), parse_body(b'{"a": 1}')) == [
         'body: not JSON "hello" here, JSON "{\\"a\\": 1}" recorded'
     ]
 

@@ -33,10 +33,12 @@ from .files import (
 from .index import Hit, Miss, ReplayIndex, request_key
 from .match import (
     MATCHER_NAME,
+    ParsedBody,
     body_differences,
     endpoint_of_path,
     normalized_body,
-    project_id_problem,
+    parse_body,
+    request_id_problem,
     websim_body,
 )
 from .scrub import (
@@ -64,6 +66,7 @@ __all__ = [
     "Hit",
     "Interaction",
     "Miss",
+    "ParsedBody",
     "RecordedRequest",
     "RecordedResponse",
     "ReplayIndex",
@@ -82,9 +85,10 @@ __all__ = [
     "load_cassette",
     "make_vcr",
     "normalized_body",
-    "project_id_problem",
+    "parse_body",
     "provenance",
     "register_matchers",
+    "request_id_problem",
     "request_key",
     "scrub_body",
     "scrub_request",

@@ -27,7 +27,7 @@ from .files import (
     cassette_paths,
     load_cassette,
 )
-from .match import _project_id_problem, endpoint_of_path, parse_json
+from .match import ParsedBody, endpoint_of_path, parse_body, request_id_problem
 from .scrub import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
@@ -69,31 +69,29 @@ def _text(body: bytes) -> str | None:
         return None
 
 
-def _request_problems(request: RecordedRequest, body: tuple[bool, Any]) -> Iterator[str]:
+def _request_problems(request: RecordedRequest, body: ParsedBody) -> Iterator[str]:
     if request.method.upper() != "POST":
         yield f"request method is {request.method}, the API only takes POST"
     endpoint = endpoint_of_path(request.path)
     if endpoint is None:
         yield f"request path {request.path!r} is not a Websim inference endpoint"
         return
-    ok, data = body
-    if not ok:
+    if not body.is_json:
         yield f"{endpoint} request body is not JSON"
         return
-    problem = _project_id_problem(data, request.path)
+    problem = request_id_problem(body, request.path)
     if problem is not None:
         yield f"{endpoint} request {problem}"
 
 
-def _request_shape(request: RecordedRequest, body: tuple[bool, Any]) -> str | None:
-    ok, data = body
-    if not ok:
+def _request_shape(request: RecordedRequest, body: ParsedBody) -> str | None:
+    if not body.is_json:
         return None
     try:
         if endpoint_of_path(request.path) == "image":
-            validate_image_body(data)
+            validate_image_body(body.value)
         else:
-            validate_chat_body(data)
+            validate_chat_body(body.value)
     except InvalidRequestError as exc:
         return str(exc)
     return None
@@ -114,7 +112,7 @@ def _sse_problems(body: bytes) -> Iterator[str]:
             if i != len(events) - 1:
                 yield f"event stream has events after [DONE] (event {i})"
             return
-        ok, data = parse_json(event.data)
+        _, ok, data = parse_body(event.data)
         if not ok or not isinstance(data, dict) or not isinstance(data.get("content"), str):
             yield f'event {i} is not {{"content": <string>}}: {event.data[:60]!r}'
     yield "event stream does not end with data: [DONE]"
@@ -128,7 +126,7 @@ def _success_problems(
     if text is None:
         yield "200 body is not UTF-8 text"
         return
-    ok, data = parse_json(body)
+    _, ok, data = parse_body(body)
     if endpoint == "chat":
         streamed = isinstance(request_data, dict) and request_data.get("stream") is True
         if response.media_type == "text/event-stream":
@@ -172,7 +170,7 @@ def _error_problems(response: RecordedResponse) -> Iterator[str]:
     if (
         response.media_type == "application/json"
         and text.strip()
-        and not parse_json(response.body)[0]
+        and not parse_body(response.body).is_json
     ):
         yield f"{status} says application/json but the body is not JSON"
 
@@ -192,7 +190,7 @@ def _header_problems(where: str, headers: dict[str, Any], dropped: frozenset[str
 
 def _interaction_problems(item: Interaction) -> Iterator[str]:
     request, response = item.request, item.response
-    body = parse_json(request.body)
+    body = parse_body(request.body)
     yield from _request_problems(request, body)
     yield from _header_problems("request", dict(request.headers), DROPPED_REQUEST_HEADERS)
     yield from _secrets("request URL", request.uri)
@@ -213,7 +211,7 @@ def _interaction_problems(item: Interaction) -> Iterator[str]:
         if shape is not None:
             yield f"request is invalid ({shape}) yet got {status}"
         if endpoint is not None:
-            yield from _success_problems(endpoint, body[1], response)
+            yield from _success_problems(endpoint, body.value, response)
     else:
         yield from _error_problems(response)
 
@@ -232,8 +230,15 @@ def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
         yield from _secrets(f"provenance {key!r}", str(value))
 
 
-def check_cassette(cassette: CassetteFile, name: str | None = None) -> list[Finding]:
-    """Findings for an already loaded cassette."""
+def check_cassette(
+    cassette: CassetteFile | CassetteLoadError, name: str | None = None
+) -> list[Finding]:
+    """Findings for what loading a cassette gave: its problems, or the load error as one finding.
+
+    ``name`` labels the findings (default: the cassette's path; a load error knows none).
+    """
+    if isinstance(cassette, CassetteLoadError):
+        return [Finding(name or "<unnamed>", None, str(cassette))]
     label = name or str(cassette.path)
     findings = [Finding(label, None, p) for p in _provenance_problems(cassette)]
     if not cassette.interactions:
@@ -247,16 +252,9 @@ def check_file(path: str | os.PathLike[str], name: str | None = None) -> list[Fi
     """Load one file with vcrpy and check it."""
     label = name or os.fspath(path)
     try:
-        cassette = load_cassette(path)
+        loaded: CassetteFile | CassetteLoadError = load_cassette(path)
     except CassetteLoadError as exc:
-        return _check_loaded(exc, label)
-    return _check_loaded(cassette, label)
-
-
-def _check_loaded(loaded: CassetteFile | CassetteLoadError, label: str) -> list[Finding]:
-    """``check_file``'s findings for what loading a file gave: the cassette, or why it failed."""
-    if isinstance(loaded, CassetteLoadError):
-        return [Finding(label, None, str(loaded))]
+        loaded = exc
     return check_cassette(loaded, label)
 
 

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
 from .match import (
-    _body_differences,
-    _normalized,
-    _parse,
-    _Parsed,
-    _project_id_problem,
+    ParsedBody,
+    body_differences,
     endpoint_of_path,
+    normalized_body,
+    parse_body,
+    request_id_problem,
 )
 
 __all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
@@ -33,11 +33,11 @@ _MAX_CLOSEST = 3
 
 def request_key(method: str, path: str, body: object) -> Key:
     """The index key of a request: upper-case method, path (no query), normalised body."""
-    return _key(method, path, _parse(body))
+    return _key(method, path, parse_body(body))
 
 
-def _key(method: str, path: str, body: _Parsed) -> Key:
-    return method.upper(), path.split("?", 1)[0] or "/", _normalized(body)
+def _key(method: str, path: str, body: ParsedBody) -> Key:
+    return method.upper(), path.split("?", 1)[0] or "/", normalized_body(body)
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ class ReplayIndex:
         self.cassettes.append(label)
         for position, item in enumerate(cassette.interactions):
             request = item.request
-            body = _parse(request.body)
-            problem = _project_id_problem(body.value, request.path)
+            body = parse_body(request.body)
+            problem = request_id_problem(body, request.path)
             if problem is not None:
                 self.rejected.append(f"{label}:{position}: recorded request {problem}")
                 continue
@@ -145,8 +145,8 @@ class ReplayIndex:
     ) -> Hit | Miss:
         """The next recorded answer for this request (only from ``cassette`` if given)."""
         path = path.split("?", 1)[0] or "/"
-        parsed = _parse(body)
-        problem = _project_id_problem(parsed.value, path)
+        parsed = parse_body(body)
+        problem = request_id_problem(parsed, path)
         if problem is not None:
             return Miss(f"the request's {problem}", self._closest(method, path, parsed, cassette))
         key = _key(method, path, parsed)
@@ -181,7 +181,7 @@ class ReplayIndex:
         }
 
     def _closest(
-        self, method: str, path: str, body: _Parsed, cassette: str | None
+        self, method: str, path: str, body: ParsedBody, cassette: str | None
     ) -> list[dict[str, Any]]:
         route = self._by_route.get((method.upper(), path), {})
         candidates = [
@@ -189,10 +189,10 @@ class ReplayIndex:
         ]
         if candidates:
             # Fewest differing fields first; among those, the most similar body text.
-            sent = _normalized(body)
+            sent = normalized_body(body)
             scored = []
             for key, recorded in candidates:
-                differences = _body_differences(body, _parse(recorded.interaction.request.body))
+                differences = body_differences(body, parse_body(recorded.interaction.request.body))
                 similarity = difflib.SequenceMatcher(None, sent, key[2]).quick_ratio()
                 scored.append(
                     (len(differences), -similarity, recorded.cassette, recorded, differences)
