@@ -35,11 +35,11 @@ from .match import (
     MATCHER_NAME,
     ParsedBody,
     body_differences,
-    endpoint_of_path,
     normalized_body,
     parse_body,
     request_id_problem,
     websim_body,
+    websim_body_strict,
 )
 from .scrub import (
     REDACTED,
@@ -78,7 +78,6 @@ __all__ = [
     "check_file",
     "compare_cassettes",
     "dump_cassette",
-    "endpoint_of_path",
     "find_secrets",
     "format_report",
     "json_shape",
@@ -96,5 +95,6 @@ __all__ = [
     "vcr_config",
     "vcr_config_for_pytest",
     "websim_body",
+    "websim_body_strict",
     "write_atomic",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from websim_core.errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
 from websim_core.protocol import validate_chat_body, validate_image_body
+from websim_core.routing import Endpoint, endpoint_of_path
 from websim_core.sse import DONE, SSEDecoder
 
 from .files import (
@@ -27,7 +28,7 @@ from .files import (
     cassette_paths,
     load_cassette,
 )
-from .match import ParsedBody, endpoint_of_path, parse_body, request_id_problem
+from .match import ParsedBody, parse_body, request_id_problem
 from .scrub import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
@@ -69,7 +70,9 @@ def _text(body: bytes) -> str | None:
         return None
 
 
-def _request_problems(request: RecordedRequest, body: ParsedBody) -> Iterator[str]:
+def _request_problems(
+    request: RecordedRequest, body: ParsedBody, *, strict_ids: bool
+) -> Iterator[str]:
     if request.method.upper() != "POST":
         yield f"request method is {request.method}, the API only takes POST"
     endpoint = endpoint_of_path(request.path)
@@ -77,18 +80,19 @@ def _request_problems(request: RecordedRequest, body: ParsedBody) -> Iterator[st
         yield f"request path {request.path!r} is not a Websim inference endpoint"
         return
     if not body.is_json:
-        yield f"{endpoint} request body is not JSON"
+        yield f"{endpoint.value} request body is not JSON"
         return
-    problem = request_id_problem(body, request.path)
+    problem = request_id_problem(body, request.path, strict_ids=strict_ids)
     if problem is not None:
-        yield f"{endpoint} request {problem}"
+        yield f"{endpoint.value} request {problem}"
 
 
 def _request_shape(request: RecordedRequest, body: ParsedBody) -> str | None:
     if not body.is_json:
         return None
+    # Lenient IDs here whatever the mode: _request_problems judges the ID, once.
     try:
-        if endpoint_of_path(request.path) == "image":
+        if endpoint_of_path(request.path) is Endpoint.IMAGE:
             validate_image_body(body.value)
         else:
             validate_chat_body(body.value)
@@ -119,7 +123,7 @@ def _sse_problems(body: bytes) -> Iterator[str]:
 
 
 def _success_problems(
-    endpoint: str, request_data: Any, response: RecordedResponse
+    endpoint: Endpoint, request_data: Any, response: RecordedResponse
 ) -> Iterator[str]:
     body = response.body
     text = _text(body)
@@ -127,7 +131,7 @@ def _success_problems(
         yield "200 body is not UTF-8 text"
         return
     _, ok, data = parse_body(body)
-    if endpoint == "chat":
+    if endpoint is Endpoint.CHAT:
         streamed = isinstance(request_data, dict) and request_data.get("stream") is True
         if response.media_type == "text/event-stream":
             if not streamed:
@@ -188,10 +192,10 @@ def _header_problems(where: str, headers: dict[str, Any], dropped: frozenset[str
                 yield from _secrets(f"{where} header {name!r}", str(v))
 
 
-def _interaction_problems(item: Interaction) -> Iterator[str]:
+def _interaction_problems(item: Interaction, *, strict_ids: bool) -> Iterator[str]:
     request, response = item.request, item.response
     body = parse_body(request.body)
-    yield from _request_problems(request, body)
+    yield from _request_problems(request, body, strict_ids=strict_ids)
     yield from _header_problems("request", dict(request.headers), DROPPED_REQUEST_HEADERS)
     yield from _secrets("request URL", request.uri)
     yield from _secrets("request body", request.body.decode("utf-8", "replace"))
@@ -231,11 +235,13 @@ def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
 
 
 def check_cassette(
-    cassette: CassetteFile | CassetteLoadError, name: str | None = None
+    cassette: CassetteFile | CassetteLoadError, name: str | None = None, *, strict_ids: bool = False
 ) -> list[Finding]:
     """Findings for what loading a cassette gave: its problems, or the load error as one finding.
 
     ``name`` labels the findings (default: the cassette's path; a load error knows none).
+    Project IDs are judged as the mock judges them: leniently, or canonically with
+    ``strict_ids`` (``websim_cassettes.match.request_id_problem``).
     """
     if isinstance(cassette, CassetteLoadError):
         return [Finding(name or "<unnamed>", None, str(cassette))]
@@ -244,21 +250,26 @@ def check_cassette(
     if not cassette.interactions:
         findings.append(Finding(label, None, "cassette has no interactions"))
     for index, item in enumerate(cassette.interactions):
-        findings.extend(Finding(label, index, p) for p in _interaction_problems(item))
+        problems = _interaction_problems(item, strict_ids=strict_ids)
+        findings.extend(Finding(label, index, p) for p in problems)
     return findings
 
 
-def check_file(path: str | os.PathLike[str], name: str | None = None) -> list[Finding]:
+def check_file(
+    path: str | os.PathLike[str], name: str | None = None, *, strict_ids: bool = False
+) -> list[Finding]:
     """Load one file with vcrpy and check it."""
     label = name or os.fspath(path)
     try:
         loaded: CassetteFile | CassetteLoadError = load_cassette(path)
     except CassetteLoadError as exc:
         loaded = exc
-    return check_cassette(loaded, label)
+    return check_cassette(loaded, label, strict_ids=strict_ids)
 
 
-def check_directory(directory: str | os.PathLike[str]) -> list[Finding]:
+def check_directory(
+    directory: str | os.PathLike[str], *, strict_ids: bool = False
+) -> list[Finding]:
     """Check every cassette of a directory; an empty or missing directory is itself a finding."""
     root = Path(directory)
     if not root.is_dir():
@@ -268,5 +279,5 @@ def check_directory(directory: str | os.PathLike[str]) -> list[Finding]:
         return [Finding(os.fspath(root), None, "no cassettes (*.yaml) here")]
     findings: list[Finding] = []
     for path in files:
-        findings.extend(check_file(path))
+        findings.extend(check_file(path, strict_ids=strict_ids))
     return findings

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from websim_core.routing import endpoint_of_path
+
 from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
 from .match import (
     ParsedBody,
     body_differences,
-    endpoint_of_path,
     normalized_body,
     parse_body,
     request_id_problem,
@@ -82,13 +83,15 @@ class ReplayIndex:
 
     ``repeat`` says what happens once a sequence is played out: ``"none"`` (a miss, as vcrpy
     with ``allow_playback_repeats=False``), ``"last"`` (keep answering the last one, the default)
-    or ``"cycle"`` (start again).
+    or ``"cycle"`` (start again). ``strict_ids`` judges project IDs as ``websim-mock
+    --strict-ids`` does (only canonical IDs); by default as the mock's default does.
     """
 
-    def __init__(self, *, repeat: Repeat = "last") -> None:
+    def __init__(self, *, repeat: Repeat = "last", strict_ids: bool = False) -> None:
         if repeat not in ("none", "last", "cycle"):
             raise ValueError(f"repeat must be 'none', 'last' or 'cycle', not {repeat!r}")
         self.repeat: Repeat = repeat
+        self.strict_ids = strict_ids
         self._all: dict[Key, _Sequence] = {}
         self._by_cassette: dict[tuple[str, Key], _Sequence] = {}
         # Per route, each key once with its first recording, in the order first seen.
@@ -106,7 +109,7 @@ class ReplayIndex:
         for position, item in enumerate(cassette.interactions):
             request = item.request
             body = parse_body(request.body)
-            problem = request_id_problem(body, request.path)
+            problem = request_id_problem(body, request.path, strict_ids=self.strict_ids)
             if problem is not None:
                 self.rejected.append(f"{label}:{position}: recorded request {problem}")
                 continue
@@ -119,10 +122,10 @@ class ReplayIndex:
 
     @classmethod
     def from_directory(
-        cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last"
+        cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last", strict_ids: bool = False
     ) -> ReplayIndex:
         """Load every cassette of a directory; a file vcrpy cannot load raises CassetteLoadError."""
-        index = cls(repeat=repeat)
+        index = cls(repeat=repeat, strict_ids=strict_ids)
         paths = cassette_paths(directory)
         if not paths:
             raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
@@ -146,7 +149,7 @@ class ReplayIndex:
         """The next recorded answer for this request (only from ``cassette`` if given)."""
         path = path.split("?", 1)[0] or "/"
         parsed = parse_body(body)
-        problem = request_id_problem(parsed, path)
+        problem = request_id_problem(parsed, path, strict_ids=self.strict_ids)
         if problem is not None:
             return Miss(f"the request's {problem}", self._closest(method, path, parsed, cassette))
         key = _key(method, path, parsed)

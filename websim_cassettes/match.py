@@ -1,36 +1,29 @@
 """Request matching for Websim cassettes: method, path, and the JSON body with ``project_id`` set aside.
 
 Each request carries a fresh random project ID, so bodies are compared without it; the recorded
-and the sent ID must still each be valid for the endpoint the path names.
+and the sent ID must still each be one the mock would accept on that endpoint (same modes).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from websim_core.ids import ProjectIdKind, classify_project_id, id_pattern
-from websim_core.routing import CHAT_PATH, IMAGE_PATH
+from websim_core.ids import project_id_problem
+from websim_core.routing import endpoint_of_path
 
 __all__ = [
     "MATCHER_NAME",
-    "Endpoint",
     "ParsedBody",
     "body_differences",
-    "endpoint_of_path",
     "normalized_body",
     "parse_body",
     "request_id_problem",
     "websim_body",
+    "websim_body_strict",
 ]
 
 MATCHER_NAME = "websim_body"
-Endpoint = Literal["chat", "image"]
-_ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: "chat", IMAGE_PATH: "image"}
-_VALID_KINDS = {
-    "chat": (ProjectIdKind.CHAT, ProjectIdKind.LEGACY),
-    "image": (ProjectIdKind.IMAGE,),
-}
 _MAX_SHOWN = 60
 
 
@@ -40,11 +33,6 @@ class _RequestLike(Protocol):
 
     @property
     def path(self) -> str: ...
-
-
-def endpoint_of_path(path: str) -> Endpoint | None:
-    """``"chat"`` or ``"image"`` for the two inference paths (trailing slash allowed), else None."""
-    return _ENDPOINTS.get(path.rstrip("/") or "/")
 
 
 def _as_bytes(body: object) -> bytes:
@@ -105,11 +93,14 @@ def normalized_body(body: ParsedBody) -> str:
     return "json:" + canonical
 
 
-def request_id_problem(body: ParsedBody, path: str) -> str | None:
+def request_id_problem(body: ParsedBody, path: str, *, strict_ids: bool = False) -> str | None:
     """Why the body's ``project_id`` is not valid for the endpoint of ``path``, or None if it is.
 
-    Chat accepts the canonical 3_16 form and gpt4free's legacy 3_15; image only 7_12. A body that
-    is not a JSON object, or a path that is not an inference endpoint, is not judged here.
+    The mock's rule (``websim_core.ids.project_id_problem``) in the mock's mode: lenient by
+    default, as ``websim-mock`` is, so recordings of any client replay (gpt4free's legacy 3_15
+    chat IDs included); ``strict_ids=True`` as ``websim-mock --strict-ids``: only the canonical
+    form of the endpoint. A body that is not a JSON object, or a path that is not exactly an
+    inference endpoint (``websim_core.routing.endpoint_of_path``), is not judged here.
     """
     endpoint = endpoint_of_path(path)
     value = body.value
@@ -118,9 +109,10 @@ def request_id_problem(body: ParsedBody, path: str) -> str | None:
     if "project_id" not in value:
         return "has no project_id"
     project_id = value["project_id"]
-    if classify_project_id(project_id) in _VALID_KINDS[endpoint]:
+    problem = project_id_problem(endpoint, project_id, strict=strict_ids)
+    if problem is None:
         return None
-    return f"project_id {project_id!r} is not a valid {endpoint} ID ({id_pattern(endpoint)})"
+    return f"project_id {project_id!r} is not a valid {endpoint.value} ID ({problem})"
 
 
 def _short(value: object) -> str:
@@ -171,13 +163,26 @@ def body_differences(sent: ParsedBody, recorded: ParsedBody) -> list[str]:
 def websim_body(r1: _RequestLike, r2: _RequestLike) -> None:
     """vcrpy matcher (``r1`` the request being made, ``r2`` the recorded one); raises AssertionError.
 
-    Register it with ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr``
-    and the pytest plugin do that for you.
+    Project IDs are judged as the mock does by default (lenient). Register it with
+    ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr`` and the pytest
+    plugin do that for you.
     """
+    _match(r1, r2, strict_ids=False)
+
+
+def websim_body_strict(r1: _RequestLike, r2: _RequestLike) -> None:
+    """``websim_body`` with project IDs judged as ``websim-mock --strict-ids`` does.
+
+    ``make_vcr(strict_ids=True)`` registers it under the same name, ``websim_body``.
+    """
+    _match(r1, r2, strict_ids=True)
+
+
+def _match(r1: _RequestLike, r2: _RequestLike, *, strict_ids: bool) -> None:
     sent, recorded = parse_body(r1.body), parse_body(r2.body)
     problems = []
     for side, request, body in (("this request", r1, sent), ("the recorded request", r2, recorded)):
-        problem = request_id_problem(body, request.path)
+        problem = request_id_problem(body, request.path, strict_ids=strict_ids)
         if problem is not None:
             problems.append(f"{side}: {problem}")
     problems.extend(body_differences(sent, recorded))

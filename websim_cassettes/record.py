@@ -295,10 +295,13 @@ async def record(options: RecordOptions, *, out: TextIO, err: TextIO) -> int:
         # Each recorded file is loaded once, for both the checker and the drift report.
         recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
         loaded = {name: _load(directory / name) for name in recorded}
+        # Strict IDs: these requests come from websim_core's client, which sends canonical IDs.
         findings = [
             finding
             for name in recorded
-            for finding in check_cassette(loaded[name], os.fspath(directory / name))
+            for finding in check_cassette(
+                loaded[name], os.fspath(directory / name), strict_ids=True
+            )
         ]
         report = RecordReport(
             target,
