@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 
 from mock_server.replay import ReplayServer  # noqa: E402
-from websim_core.cassettes import (  # noqa: E402
+from websim_cassettes import (  # noqa: E402
     Hit,
     Interaction,
     RecordedRequest,

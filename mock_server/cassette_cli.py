@@ -67,7 +67,7 @@ def cassette_server(args: argparse.Namespace) -> Any:
         except ValueError as exc:
             raise _fail(str(exc)) from None
     try:
-        from websim_core.cassettes import CassetteLoadError
+        from websim_cassettes import CassetteLoadError
 
         from .replay import ReplayServer
     except ImportError as exc:  # vcrpy is an extra

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from websim_core.cassettes import (
+from websim_cassettes import (
     Interaction,
     dump_cassette,
     provenance,
@@ -26,7 +26,7 @@ from websim_core.cassettes import (
     scrub_response,
     write_atomic,
 )
-from websim_core.cassettes.files import interaction_from_vcrpy
+from websim_cassettes.files import interaction_from_vcrpy
 
 from .replay import CASSETTE_HEADER
 from .server import AppServer

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from websim_core.cassettes import Hit, ReplayIndex
-from websim_core.cassettes.index import Repeat
+from websim_cassettes import Hit, ReplayIndex
+from websim_cassettes.index import Repeat
 
 from .server import AppServer
 

@@ -13,7 +13,7 @@ from fakes import FakeSleep, FakeWebsim
 from hypothesis import HealthCheck, settings
 
 # Cassette fixtures, the project_id-blind matcher, and the unused-cassette check for every test.
-pytest_plugins = ["websim_core.cassettes.pytest_plugin"]
+pytest_plugins = ["websim_cassettes.pytest_plugin"]
 
 # --- hypothesis profiles ------------------------------------------------------------------------
 # `ci` (the default) is quick and deterministic; `dev` digs deeper; `live` is for slow targets.

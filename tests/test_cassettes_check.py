@@ -16,7 +16,7 @@ import vcr
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
-from websim_core.cassettes import (
+from websim_cassettes import (
     CassetteFile,
     Interaction,
     cassette_dir,
@@ -25,7 +25,7 @@ from websim_core.cassettes import (
     dump_cassette,
     load_cassette,
 )
-from websim_core.cassettes.__main__ import main
+from websim_cassettes.__main__ import main
 
 COMMITTED = cassette_dir()
 
@@ -45,11 +45,14 @@ def _plant(tmp_path: Path, source: str, change: object) -> Path:
 def test_committed_cassettes_are_clean(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(COMMITTED)]) == 0
     assert capsys.readouterr().out == ""
+    # websim_core's client recorded them, so their IDs are canonical: clean when strict too.
+    assert main(["check", "--strict-ids", str(COMMITTED)]) == 0
+    assert capsys.readouterr().out == ""
 
 
 def test_the_command_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "websim_core.cassettes", "check", str(COMMITTED)],
+        [sys.executable, "-m", "websim_cassettes", "check", str(COMMITTED)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -156,8 +159,49 @@ def test_a_planted_malformed_body_is_found(tmp_path: Path) -> None:
 )
 def test_each_problem_is_named(tmp_path: Path, source: str, change: object, problem: str) -> None:
     path = _plant(tmp_path, source, change)
-    lines = [f.line() for f in check_file(path)]
+    # Strict for the image ID on chat (the default mock takes it); the rest ignore the mode.
+    lines = [f.line() for f in check_file(path, strict_ids=True)]
     assert any(line.startswith(f"{path}:0: {problem}") for line in lines), lines
+
+
+def _with_id(project_id: str) -> object:
+    def change(item: Interaction) -> Interaction:
+        data = {"project_id": project_id, "messages": [{"role": "user", "content": "x"}]}
+        request = dataclasses.replace(item.request, body=json.dumps(data).encode())
+        return Interaction(request, item.response)
+
+    return change
+
+
+@pytest.mark.parametrize("project_id", ["ke3_xh5gai3gjkmruom", "kx0m131_rzz66qb2xoy7"])
+def test_ids_are_judged_in_the_mocks_mode(
+    tmp_path: Path, project_id: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # gpt4free's legacy 3_15 and an image-shaped ID on chat: the default mock answers both, the
+    # strict mock refuses both with a 400, and the checker says the same in each mode.
+    path = _plant(tmp_path, "chat_basic.yaml", _with_id(project_id))
+    assert check_file(path) == []
+    problem = f"chat request project_id {project_id!r} is not a valid chat ID (must match "
+    strict = [f.line() for f in check_file(path, strict_ids=True)]
+    assert [line.startswith(f"{path}:0: {problem}") for line in strict] == [True], strict
+    assert main(["check", str(tmp_path)]) == 0
+    assert main(["check", "--strict-ids", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.startswith(f"{path}:0: {problem}")
+
+
+def test_a_trailing_slash_is_not_an_endpoint(tmp_path: Path) -> None:
+    # The mock answers 404 there, so a recording of it is not of the chat endpoint.
+    uri = "https://websim.ai/api/v1/inference/run_chat_completion/"
+    path = _plant(
+        tmp_path,
+        "chat_basic.yaml",
+        lambda i: Interaction(dataclasses.replace(i.request, uri=uri), i.response),
+    )
+    lines = [f.line() for f in check_file(path)]
+    assert lines == [
+        f"{path}:0: request path '/api/v1/inference/run_chat_completion/' is not a Websim "
+        "inference endpoint"
+    ]
 
 
 def test_missing_provenance_and_unloadable_files(tmp_path: Path) -> None:
@@ -203,7 +247,7 @@ async def test_plain_vcrpy_replays_a_cassette(tmp_path: Path) -> None:
 
 
 def test_public_names() -> None:
-    import websim_core.cassettes as package
+    import websim_cassettes as package
 
     assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
     for name in package.__all__:

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from strategies import json_values
 
-from websim_core.cassettes import (
+from websim_cassettes import (
     CassetteFile,
     Interaction,
     RecordedRequest,
@@ -19,7 +19,7 @@ from websim_core.cassettes import (
     format_report,
     json_shape,
 )
-from websim_core.cassettes.drift import CassetteDrift
+from websim_cassettes.drift import CassetteDrift
 from websim_core.routing import CHAT_PATH
 from websim_core.sse import DONE_EVENT, encode_delta
 

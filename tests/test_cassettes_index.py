@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from strategies import chat_ids
 
-from websim_core.cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
+from websim_cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
 from websim_core.protocol import build_chat_request, build_image_request
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -107,13 +107,41 @@ def test_a_miss_on_another_path_names_the_paths(committed: ReplayIndex) -> None:
     assert f"path: /v1/models here, {CHAT_PATH} recorded" in differences
 
 
-def test_an_invalid_id_is_a_miss_that_says_so(committed: ReplayIndex) -> None:
+@pytest.fixture(scope="module")
+def committed_strict() -> ReplayIndex:
+    return ReplayIndex.from_directory(cassette_dir(), repeat="last", strict_ids=True)
+
+
+def test_an_invalid_id_is_a_miss_that_says_so(committed_strict: ReplayIndex) -> None:
     body = json.dumps({"project_id": "kx0m131_rzz66qb2xoy7", "messages": OTTERS})
-    miss = committed.lookup("POST", CHAT_PATH, body)
+    miss = committed_strict.lookup("POST", CHAT_PATH, body)
     assert isinstance(miss, Miss)
     assert miss.reason.startswith(
         "the request's project_id 'kx0m131_rzz66qb2xoy7' is not a valid chat ID"
     )
+
+
+@pytest.mark.parametrize("project_id", ["ke3_xh5gai3gjkmruom", "kx0m131_rzz66qb2xoy7", "abc"])
+def test_ids_are_judged_in_the_mocks_mode(committed_strict: ReplayIndex, project_id: str) -> None:
+    # What the default mock answers replays by default (gpt4free's legacy 3_15 IDs included);
+    # a strict index refuses it as websim-mock --strict-ids does.
+    body = _chat([{"role": "user", "content": "Hello, how are you?"}], project_id)
+    hit = _repeating_index().lookup("POST", CHAT_PATH, body)
+    assert isinstance(hit, Hit)
+    assert hit.recorded.cassette == "chat_basic.yaml"
+    miss = committed_strict.lookup("POST", CHAT_PATH, body)
+    assert isinstance(miss, Miss)
+    assert miss.reason.startswith(f"the request's project_id {project_id!r} is not a valid chat")
+
+
+def test_a_trailing_slash_is_not_an_endpoint(committed: ReplayIndex) -> None:
+    # The mock answers 404 there: the ID is not judged, and the miss says it is no endpoint.
+    body = json.dumps({"project_id": "NOT-AN-ID", "messages": OTTERS})
+    miss = committed.lookup("POST", CHAT_PATH + "/", body)
+    assert isinstance(miss, Miss)
+    assert miss.reason == "nothing recorded for it"
+    differences = [d for c in miss.closest for d in c["differences"]]
+    assert f"{CHAT_PATH}/ is not a Websim endpoint" in differences
 
 
 def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:

@@ -1,33 +1,46 @@
 """The cassette matcher and scrubbing: bodies match whatever their project IDs, as long as each
-ID is valid for its endpoint; secrets never reach a cassette, and the checker's finder agrees."""
+ID is one the mock would accept on that endpoint, in the same mode (lenient by default, or
+strict); paths and IDs are judged as the running mock judges them; secrets never reach a
+cassette, and the checker's finder agrees."""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import chat_ids, image_ids, legacy_ids
+from strategies import chat_ids, id_like_text, image_ids, legacy_ids, value_or_error
 
-from websim_core.cassettes import (
+from mock_server import MockServer
+from websim_cassettes import (
     REDACTED,
     body_differences,
     find_secrets,
     normalized_body,
-    project_id_problem,
+    parse_body,
+    request_id_problem,
     scrub_body,
     scrub_request,
     scrub_response,
     websim_body,
+    websim_body_strict,
 )
-from websim_core.cassettes.scrub import is_sensitive_name, scrub_text, scrub_uri
+from websim_cassettes.scrub import is_sensitive_name, scrub_text, scrub_uri
+from websim_core.errors import InvalidRequestError
 from websim_core.ids import generate_project_id
-from websim_core.protocol import build_chat_request, build_image_request
-from websim_core.routing import CHAT_PATH, IMAGE_PATH
+from websim_core.protocol import (
+    build_chat_request,
+    build_image_request,
+    validate_chat_body,
+    validate_image_body,
+)
+from websim_core.routing import CHAT_PATH, IMAGE_PATH, Endpoint, endpoint_of_path
 
 MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
 
@@ -52,7 +65,7 @@ def test_chat_bodies_match_whatever_their_ids_and_key_order(
     rnd.shuffle(keys)
     recorded = json.dumps(dict(keys), indent=rnd.choice([None, 2])).encode()
     websim_body(_request(sent), _request(recorded))
-    assert normalized_body(sent) == normalized_body(recorded)
+    assert normalized_body(parse_body(sent)) == normalized_body(parse_body(recorded))
 
 
 @given(image_ids, image_ids)
@@ -62,25 +75,96 @@ def test_image_bodies_match_whatever_their_ids(a: str, b: str) -> None:
     websim_body(_request(sent, IMAGE_PATH), _request(recorded, IMAGE_PATH))
 
 
+def _image_body(project_id: str) -> bytes:
+    return json.dumps({"project_id": project_id, "prompt": "x", "aspect_ratio": "1:1"}).encode()
+
+
 @given(legacy_ids)
-def test_legacy_chat_ids_are_valid_for_chat_only(legacy: str) -> None:
-    assert project_id_problem(_chat_body(legacy), CHAT_PATH) is None
-    image = json.dumps({"project_id": legacy, "prompt": "x", "aspect_ratio": "1:1"})
-    assert "not a valid image ID" in str(project_id_problem(image, IMAGE_PATH))
+def test_legacy_chat_ids_are_valid_unless_strict(legacy: str) -> None:
+    # The default mock takes gpt4free's 3_15 IDs on either endpoint; the strict mock on neither.
+    assert request_id_problem(parse_body(_chat_body(legacy)), CHAT_PATH) is None
+    assert request_id_problem(parse_body(_image_body(legacy)), IMAGE_PATH) is None
+    chat = request_id_problem(parse_body(_chat_body(legacy)), CHAT_PATH, strict_ids=True)
+    assert "not a valid chat ID" in str(chat)
+    image = request_id_problem(parse_body(_image_body(legacy)), IMAGE_PATH, strict_ids=True)
+    assert "not a valid image ID" in str(image)
+
+
+Matcher = Callable[[Any, Any], None]
 
 
 @pytest.mark.parametrize(
-    ("sent_id", "recorded_id", "who"),
+    ("sent_id", "recorded_id", "who", "matcher"),
     [
-        ("kx0m131_rzz66qb2xoy7", "ke3_xh5gai3gjkmruomu", "this request"),  # image ID on chat
-        ("ke3_xh5gai3gjkmruomu", "NOT-AN-ID", "the recorded request"),
+        ("kx0m131_rzz66qb2xoy7", "ke3_xh5gai3gjkmruomu", "this request", websim_body_strict),
+        ("ke3_xh5gai3gjkmruom", "ke3_xh5gai3gjkmruomu", "this request", websim_body_strict),
+        ("ke3_xh5gai3gjkmruomu", "NOT-AN-ID", "the recorded request", websim_body),
+        ("ke3_xh5gai3gjkmruomu", "NOT-AN-ID", "the recorded request", websim_body_strict),
     ],
+    ids=["image-id-on-chat-strict", "legacy-strict", "not-an-id", "not-an-id-strict"],
 )
 def test_an_id_invalid_for_its_endpoint_does_not_match(
-    sent_id: str, recorded_id: str, who: str
+    sent_id: str, recorded_id: str, who: str, matcher: Matcher
 ) -> None:
     with pytest.raises(AssertionError, match=f"{who}: project_id .* is not a valid chat ID"):
-        websim_body(_request(_chat_body(sent_id)), _request(_chat_body(recorded_id)))
+        matcher(_request(_chat_body(sent_id)), _request(_chat_body(recorded_id)))
+
+
+@pytest.mark.parametrize("sent_id", ["kx0m131_rzz66qb2xoy7", "ke3_xh5gai3gjkmruom", "abc"])
+def test_the_default_matcher_takes_every_id_the_default_mock_takes(sent_id: str) -> None:
+    websim_body(_request(_chat_body(sent_id)), _request(_chat_body()))
+    with pytest.raises(AssertionError, match="this request: project_id"):
+        websim_body_strict(_request(_chat_body(sent_id)), _request(_chat_body()))
+
+
+def _mock_accepts_id(endpoint: Endpoint, body: bytes, strict: bool) -> bool:
+    validate = validate_chat_body if endpoint is Endpoint.CHAT else validate_image_body
+    result = value_or_error(
+        lambda: validate(json.loads(body), strict_ids=strict), InvalidRequestError
+    )
+    if isinstance(result, InvalidRequestError):
+        assert result.field == "project_id"  # the bodies are valid but for their ID
+        return False
+    return True
+
+
+@given(
+    project_id=st.one_of(chat_ids, image_ids, legacy_ids, id_like_text),
+    endpoint=st.sampled_from(Endpoint),
+    strict=st.booleans(),
+)
+def test_the_matcher_judges_ids_as_the_mocks_validation_does(
+    project_id: str, endpoint: Endpoint, strict: bool
+) -> None:
+    body = _chat_body(project_id) if endpoint is Endpoint.CHAT else _image_body(project_id)
+    problem = request_id_problem(parse_body(body), endpoint.path, strict_ids=strict)
+    assert (problem is None) == _mock_accepts_id(endpoint, body, strict), problem
+
+
+@pytest.mark.parametrize("strict_ids", [False, True])
+@pytest.mark.parametrize("path", [CHAT_PATH, CHAT_PATH + "/", IMAGE_PATH, IMAGE_PATH + "/"])
+async def test_paths_and_ids_are_judged_as_the_running_mock_judges_them(
+    path: str, strict_ids: bool
+) -> None:
+    legacy = "ke3_xh5gai3gjkmruom"  # gpt4free's 3_15 form, on either endpoint
+    endpoint = endpoint_of_path(path)
+    body = _image_body(legacy) if path.startswith(IMAGE_PATH) else _chat_body(legacy)
+    problem = request_id_problem(parse_body(body), path, strict_ids=strict_ids)
+    server = MockServer(strict_ids=strict_ids)
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.url + path, data=body) as r,
+        ):
+            status = r.status
+    finally:
+        await server.close()
+    if endpoint is None:  # no endpoint here: the mock has no route, the matcher judges no ID
+        assert (status, problem) == (404, None)
+    else:
+        assert status == (200 if problem is None else 400), problem
+        assert (problem is None) == (not strict_ids)
 
 
 def test_a_missing_id_does_not_match() -> None:
@@ -103,8 +187,8 @@ def test_differences_name_the_field() -> None:
 
 
 def test_non_json_bodies_compare_as_text() -> None:
-    assert body_differences(b"hello", "hello") == []
-    assert body_differences(b"hello", b'{"a": 1}') == [
+    assert body_differences(parse_body(b"hello"), parse_body("hello")) == []
+    assert body_differences(parse_body(b"hello"), parse_body(b'{"a": 1}')) == [
         'body: not JSON "hello" here, JSON "{\\"a\\": 1}" recorded'
     ]
 

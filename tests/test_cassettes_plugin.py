@@ -9,7 +9,7 @@ import pytest
 import vcr.serializers.yamlserializer  # (see below)
 import yaml  # noqa: F401
 
-from websim_core.cassettes import CASSETTE_DIR_ENV, cassette_dir
+from websim_cassettes import CASSETTE_DIR_ENV, cassette_dir
 
 # runpytest_inprocess drops the modules an inner run imported; PyYAML re-imported over its
 # cached C extension then fails to resolve tags. Importing them here keeps them loaded.
@@ -25,7 +25,7 @@ BLOCK = [
     "-p",
     "no:cacheprovider",
 ]
-CONFTEST = 'pytest_plugins = ["websim_core.cassettes.pytest_plugin"]\n'
+CONFTEST = 'pytest_plugins = ["websim_cassettes.pytest_plugin"]\n'
 INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\ntestpaths = tests\n"
 USES_CHAT_BASIC = """
 import pytest

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from websim_core.cassettes import check_directory, load_cassette
-from websim_core.cassettes.files import write_atomic
-from websim_core.cassettes.record import RecordOptions, RecordReport, ScenarioResult, accept, record
-from websim_core.cassettes.scenarios import SCENARIOS, scenario_by_name
+from websim_cassettes import check_directory, load_cassette
+from websim_cassettes.files import write_atomic
+from websim_cassettes.record import RecordOptions, RecordReport, ScenarioResult, accept, record
+from websim_cassettes.scenarios import SCENARIOS, scenario_by_name
 
 
 async def _record(**options: Any) -> tuple[int, str, str]:
@@ -117,7 +117,7 @@ async def test_unreachable_target_fails_fast_in_one_line(
 def test_no_network_to_the_api_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "WEBSIM_BASE_URL": "https://websim.invalid"}
     result = subprocess.run(
-        [sys.executable, "-m", "websim_core.cassettes", "record", "--cassettes", str(tmp_path)],
+        [sys.executable, "-m", "websim_cassettes", "record", "--cassettes", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,6 +11,8 @@ import pytest
 from fakes import FakeSleep
 
 import websim_core.client
+from websim_cassettes import cassette_dir, load_cassette, make_vcr
+from websim_cassettes.scenarios import SCENARIOS, Scenario, run_scenario, scenario_by_name
 from websim_core import (
     CloudflareError,
     ImageResponse,
@@ -19,11 +21,9 @@ from websim_core import (
     RetryPolicy,
     WebsimClient,
 )
-from websim_core.cassettes import cassette_dir, load_cassette, make_vcr
-from websim_core.cassettes.scenarios import SCENARIOS, Scenario, run_scenario, scenario_by_name
 from websim_core.sse import SSEDecoder, parse_delta
 
-pytest_plugins = ["websim_core.cassettes.pytest_plugin"]
+pytest_plugins = ["websim_cassettes.pytest_plugin"]
 
 # The live API's URL: nothing may leave the machine, the cassettes answer everything.
 LIVE = "https://websim.ai"

@@ -20,15 +20,15 @@ from fakes import FakeSleep
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer
-from websim_core import RateLimitError, RetryPolicy, WebsimClient
-from websim_core.cassettes import (
+from websim_cassettes import (
     REDACTED,
     cassette_dir,
     check_directory,
     load_cassette,
     make_vcr,
 )
-from websim_core.cassettes.scenarios import SCENARIOS, run_scenario
+from websim_cassettes.scenarios import SCENARIOS, run_scenario
+from websim_core import RateLimitError, RetryPolicy, WebsimClient
 from websim_core.routing import CHAT_PATH
 from websim_core.sse import SSEDecoder, encode_delta, parse_delta
 

@@ -28,7 +28,9 @@ from websim_core.ids import (
     generate_project_id,
     id_pattern,
     is_lenient_project_id,
+    project_id_problem,
 )
+from websim_core.routing import Endpoint
 
 # The protocol page's table, written out again here rather than imported from the code.
 PATTERNS = {"chat": CHAT_ID_RE, "image": IMAGE_ID_RE}
@@ -169,3 +171,34 @@ def test_unseeded_ids_use_every_character_in_every_position(kind: str) -> None:
     for position in range(20):
         seen = {i[position] for i in ids}
         assert seen == ({"_"} if position == underscore else set(ID_ALPHABET))
+
+
+@given(value=st.one_of(id_like_text, chat_ids, image_ids, legacy_ids), strict=st.booleans())
+def test_project_id_problem_is_the_protocol_pages_rule(value: str, strict: bool) -> None:
+    for endpoint in Endpoint:
+        # Strict: the canonical form of the endpoint only; lenient: 1-64 of [a-z0-9_].
+        expected_ok = (
+            re.fullmatch(PATTERNS[endpoint.value], value) is not None
+            if strict
+            else re.fullmatch(LENIENT_ID_RE, value) is not None
+        )
+        problem = project_id_problem(endpoint, value, strict=strict)
+        assert (problem is None) == expected_ok, (endpoint, problem)
+        if problem is not None and strict:
+            assert problem == f"must match {id_pattern(endpoint.value)} for {endpoint.value}"
+
+
+@given(legacy=legacy_ids)
+def test_legacy_chat_ids_pass_only_the_lenient_rule(legacy: str) -> None:
+    # gpt4free's 3_15: the default mock takes it (so the client works), the strict mock does not.
+    for endpoint in Endpoint:
+        assert project_id_problem(endpoint, legacy, strict=False) is None
+        assert project_id_problem(endpoint, legacy, strict=True) is not None
+
+
+@pytest.mark.parametrize(("value", "kind"), [(None, "null"), (20, "int"), (b"ke3_x", "bytes")])
+def test_a_non_string_id_is_a_problem_in_both_modes(value: object, kind: str) -> None:
+    for strict in (False, True):
+        assert project_id_problem(Endpoint.CHAT, value, strict=strict) == (
+            f"must be a string, not {kind}"
+        )

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["websim_core", "mock_server"]
+PACKAGES = ["websim_core", "websim_cassettes", "mock_server"]
 
 # What issue 2 promises importable from the top of websim_core.
 WEBSIM_CORE_PROMISES = {

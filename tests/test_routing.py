@@ -16,6 +16,7 @@ from websim_core.routing import (
     IMAGE_PATH,
     MODELS,
     Endpoint,
+    endpoint_of_path,
     route,
 )
 
@@ -70,3 +71,31 @@ def test_non_strings_are_invalid_requests(model: object) -> None:
         route(model)
     assert info.value.field == "model"
     assert "model" in str(info.value)
+
+
+def test_each_endpoint_is_found_at_its_path() -> None:
+    for endpoint in Endpoint:
+        assert endpoint_of_path(endpoint.path) is endpoint
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        CHAT_PATH + "/",  # the mock answers 404 to a trailing slash
+        IMAGE_PATH + "/",
+        CHAT_PATH + "//",
+        CHAT_PATH.upper(),
+        CHAT_PATH + "?stream=1",  # callers pass the path without its query string
+        "/api/v1/inference",
+        "/",
+        "",
+    ],
+)
+def test_only_the_exact_paths_are_endpoints(path: str) -> None:
+    assert endpoint_of_path(path) is None
+
+
+@given(path=st.text(max_size=60))
+def test_any_other_text_is_no_endpoint(path: str) -> None:
+    expected = {CHAT_PATH: Endpoint.CHAT, IMAGE_PATH: Endpoint.IMAGE}.get(path)
+    assert endpoint_of_path(path) is expected

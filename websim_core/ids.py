@@ -1,4 +1,5 @@
-"""Websim project IDs: generate the canonical forms, and tell canonical, legacy and invalid apart.
+"""Websim project IDs: generate the canonical forms, tell canonical, legacy and invalid apart,
+and say which IDs each endpoint accepts (``project_id_problem``, the one rule everyone uses).
 
 A project ID is 20 characters, two runs of ``[a-z0-9]`` around one underscore: chat 3_16,
 image 7_12. gpt4free generates chat IDs as 3_15 (19 characters); we call that form legacy.
@@ -12,6 +13,8 @@ import re
 import string
 from typing import Literal
 
+from .routing import Endpoint
+
 __all__ = [
     "ID_ALPHABET",
     "LENIENT_ID_PATTERN",
@@ -20,6 +23,7 @@ __all__ = [
     "generate_project_id",
     "id_pattern",
     "is_lenient_project_id",
+    "project_id_problem",
 ]
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -91,3 +95,28 @@ def classify_project_id(value: object) -> ProjectIdKind:
 def is_lenient_project_id(value: object) -> bool:
     """True for 1 to 64 characters of ``[a-z0-9_]``: what the mock server accepts by default."""
     return isinstance(value, str) and _LENIENT_RE.fullmatch(value) is not None
+
+
+def project_id_problem(endpoint: Endpoint, value: object, *, strict: bool) -> str | None:
+    """Why ``value`` is not a project ID ``endpoint`` accepts, or None if it is one.
+
+    The one rule for client, mock and cassette matching, in the mock's two modes:
+
+    - lenient (``strict=False``, the mock's default): 1 to 64 characters of ``[a-z0-9_]`` for
+      either endpoint, so every known client works, gpt4free's legacy 3_15 chat IDs included;
+    - strict (``strict=True``, ``websim-mock --strict-ids``): only the canonical form of the
+      endpoint (chat 3_16, image 7_12); legacy IDs are refused.
+
+    The problem reads after the field name: ``invalid project_id: {problem}``.
+    """
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        return f"must be a string, not {kind}"
+    if strict:
+        wanted = Endpoint(endpoint).value
+        if classify_project_id(value).value != wanted:
+            return f"must match {_runs_pattern(*_RUNS[wanted])} for {wanted}"
+        return None
+    if _LENIENT_RE.fullmatch(value) is None:
+        return "must be 1 to 64 characters of [a-z0-9_]"
+    return None

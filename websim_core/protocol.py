@@ -11,17 +11,11 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .errors import InvalidRequestError, ResponseFormatError, is_html
-from .ids import (
-    ProjectIdKind,
-    classify_project_id,
-    generate_project_id,
-    id_pattern,
-    is_lenient_project_id,
-)
-from .routing import CHAT_PATH, IMAGE_PATH
+from .ids import generate_project_id, is_lenient_project_id, project_id_problem
+from .routing import CHAT_PATH, IMAGE_PATH, Endpoint
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -192,18 +186,15 @@ def _checked_message(message: object, where: str) -> Message:
     return dict(message)
 
 
-def validate_project_id(
-    project_id: object, kind: Literal["chat", "image"], *, strict: bool = False
-) -> str:
-    """Lenient: 1-64 chars of [a-z0-9_]. Strict: only the canonical form for the endpoint."""
-    if not isinstance(project_id, str):
-        raise InvalidRequestError("project_id", f"must be a string, not {_type(project_id)}")
-    if strict:
-        if classify_project_id(project_id) is not ProjectIdKind(kind):
-            raise InvalidRequestError("project_id", f"must match {id_pattern(kind)} for {kind}")
-    elif not is_lenient_project_id(project_id):
-        raise InvalidRequestError("project_id", "must be 1 to 64 characters of [a-z0-9_]")
-    return project_id
+def validate_project_id(project_id: object, kind: Endpoint, *, strict: bool = False) -> str:
+    """``ids.project_id_problem`` as an ``InvalidRequestError``; returns the ID when it is valid.
+
+    Lenient: 1-64 chars of [a-z0-9_]. Strict: only the canonical form for the endpoint.
+    """
+    problem = project_id_problem(kind, project_id, strict=strict)
+    if problem is not None:
+        raise InvalidRequestError("project_id", problem)
+    return cast(str, project_id)  # project_id_problem refuses anything but a str
 
 
 def parse_aspect_ratio(value: object) -> tuple[int, int]:
@@ -244,7 +235,7 @@ def build_chat_request(
     if project_id is None:
         project_id = generate_project_id("chat", rng=rng)
     payload: dict[str, Any] = {
-        "project_id": validate_project_id(project_id, "chat"),
+        "project_id": validate_project_id(project_id, Endpoint.CHAT),
         "messages": checked,
     }
     if stream:
@@ -280,7 +271,7 @@ def build_image_request(
     if project_id is None:
         project_id = generate_project_id("image", rng=rng)
     payload = {
-        "project_id": validate_project_id(project_id, "image"),
+        "project_id": validate_project_id(project_id, Endpoint.IMAGE),
         "prompt": text,
         "aspect_ratio": aspect_ratio,
     }
@@ -370,7 +361,7 @@ def validate_chat_body(data: object, *, strict_ids: bool = False) -> dict[str, A
     # runs this on every request.
     project_id = data["project_id"]
     if strict_ids or not is_lenient_project_id(project_id):
-        validate_project_id(project_id, "chat", strict=strict_ids)
+        validate_project_id(project_id, Endpoint.CHAT, strict=strict_ids)
     if "messages" not in data:
         raise InvalidRequestError("messages", "is missing")
     messages = data["messages"]
@@ -387,7 +378,7 @@ def validate_image_body(data: object, *, strict_ids: bool = False) -> dict[str, 
         raise InvalidRequestError("body", f"must be a JSON object, not {_type(data)}")
     if "project_id" not in data:
         raise InvalidRequestError("project_id", "is missing")
-    validate_project_id(data["project_id"], "image", strict=strict_ids)
+    validate_project_id(data["project_id"], Endpoint.IMAGE, strict=strict_ids)
     prompt = data.get("prompt")
     if not isinstance(prompt, str):
         raise InvalidRequestError("prompt", "is missing" if prompt is None else "must be a string")

@@ -1,4 +1,7 @@
-"""Which endpoint a model name goes to. The API never receives the model: it only picks the path."""
+"""Which endpoint a model name goes to, and which endpoint a path is.
+
+The API never receives the model: it only picks the path. Client, mock and cassettes share both.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ __all__ = [
     "IMAGE_PATH",
     "MODELS",
     "Endpoint",
+    "endpoint_of_path",
     "route",
 ]
 
@@ -41,6 +45,18 @@ class Endpoint(str, enum.Enum):
     @property
     def path(self) -> str:
         return CHAT_PATH if self is Endpoint.CHAT else IMAGE_PATH
+
+
+_BY_PATH = {CHAT_PATH: Endpoint.CHAT, IMAGE_PATH: Endpoint.IMAGE}
+
+
+def endpoint_of_path(path: str) -> Endpoint | None:
+    """The endpoint served at exactly ``path`` (a path without its query string), else None.
+
+    Exact on purpose: the mock routes these two paths and nothing near them, so it answers 404
+    to ``.../run_chat_completion/`` (trailing slash); the cassette tools must not call it chat.
+    """
+    return _BY_PATH.get(path)
 
 
 def route(model: object) -> Endpoint:

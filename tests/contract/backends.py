@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 
 import websim_core.provider
 from mock_server import ThreadedMockServer
+from websim_cassettes import make_vcr
 from websim_core import RetryPolicy, WebsimClient
-from websim_core.cassettes import make_vcr
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 __all__ = [

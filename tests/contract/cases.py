@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 from hypothesis import strategies as st
 
+from websim_cassettes import CassetteFile, cassette_dir, cassette_paths, load_cassette
 from websim_core import (
     CloudflareError,
     MissingAuthError,
     RateLimitError,
     ResponseStatusError,
 )
-from websim_core.cassettes import CassetteFile, cassette_dir, cassette_paths, load_cassette
 from websim_core.routing import CHAT_MODELS, CHAT_PATH, IMAGE_MODELS, IMAGE_PATH, MODELS
 
 Message = dict[str, Any]

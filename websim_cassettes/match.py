@@ -1,36 +1,29 @@
 """Request matching for Websim cassettes: method, path, and the JSON body with ``project_id`` set aside.
 
 Each request carries a fresh random project ID, so bodies are compared without it; the recorded
-and the sent ID must still each be valid for the endpoint the path names.
+and the sent ID must still each be one the mock would accept on that endpoint (same modes).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..ids import ProjectIdKind, classify_project_id, id_pattern
-from ..routing import CHAT_PATH, IMAGE_PATH
+from websim_core.ids import project_id_problem
+from websim_core.routing import endpoint_of_path
 
 __all__ = [
     "MATCHER_NAME",
-    "Endpoint",
+    "ParsedBody",
     "body_differences",
-    "endpoint_of_path",
     "normalized_body",
-    "parse_json",
-    "project_id_problem",
+    "parse_body",
+    "request_id_problem",
     "websim_body",
+    "websim_body_strict",
 ]
 
 MATCHER_NAME = "websim_body"
-Endpoint = Literal["chat", "image"]
-_ENDPOINTS: dict[str, Endpoint] = {CHAT_PATH: "chat", IMAGE_PATH: "image"}
-_VALID_KINDS = {
-    "chat": (ProjectIdKind.CHAT, ProjectIdKind.LEGACY),
-    "image": (ProjectIdKind.IMAGE,),
-}
-_NOT_JSON = object()
 _MAX_SHOWN = 60
 
 
@@ -40,11 +33,6 @@ class _RequestLike(Protocol):
 
     @property
     def path(self) -> str: ...
-
-
-def endpoint_of_path(path: str) -> Endpoint | None:
-    """``"chat"`` or ``"image"`` for the two inference paths (trailing slash allowed), else None."""
-    return _ENDPOINTS.get(path.rstrip("/") or "/")
 
 
 def _as_bytes(body: object) -> bytes:
@@ -63,35 +51,27 @@ def _as_bytes(body: object) -> bytes:
     return str(body).encode("utf-8")
 
 
-def parse_json(body: object) -> tuple[bool, Any]:
-    """``(True, value)`` for a body that is JSON, whatever its content type says; else ``(False, None)``."""
-    value = _json(body)
-    return (False, None) if value is _NOT_JSON else (True, value)
-
-
-class _Parsed(NamedTuple):
-    """A body read once: its bytes, and its JSON value (``_NOT_JSON`` when it is not JSON)."""
+class ParsedBody(NamedTuple):
+    """A body read once: its bytes, whether they are JSON, and the JSON value (None if not)."""
 
     raw: bytes
+    is_json: bool
     value: Any
 
 
-def _parse(body: object) -> _Parsed:
+def parse_body(body: object) -> ParsedBody:
+    """A request or response body (bytes, text, a file, chunks) read as JSON, whatever its type says.
+
+    Parse once and hand the result to ``normalized_body``, ``body_differences`` and
+    ``request_id_problem``: the replay index looks up every request, so it never parses twice.
+    """
     raw = _as_bytes(body)
-    return _Parsed(raw, _json_of(raw))
-
-
-def _json_of(raw: bytes) -> Any:
-    if not raw.strip():
-        return _NOT_JSON
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return _NOT_JSON
-
-
-def _json(body: object) -> Any:
-    return _json_of(_as_bytes(body))
+    if raw.strip():
+        try:
+            return ParsedBody(raw, True, json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    return ParsedBody(raw, False, None)
 
 
 def _without_id(value: object) -> object:
@@ -100,16 +80,12 @@ def _without_id(value: object) -> object:
     return value
 
 
-def normalized_body(body: object) -> str:
+def normalized_body(body: ParsedBody) -> str:
     """A stable text key for a request body: canonical JSON without ``project_id``, or the raw text.
 
     Two bodies that differ only in their project ID, key order or whitespace get the same key.
     """
-    return _normalized(_parse(body))
-
-
-def _normalized(body: _Parsed) -> str:
-    if body.value is _NOT_JSON:
+    if not body.is_json:
         return "raw:" + body.raw.decode("utf-8", "backslashreplace")
     canonical = json.dumps(
         _without_id(body.value), sort_keys=True, ensure_ascii=False, separators=(",", ":")
@@ -117,26 +93,26 @@ def _normalized(body: _Parsed) -> str:
     return "json:" + canonical
 
 
-def project_id_problem(body: object, path: str) -> str | None:
+def request_id_problem(body: ParsedBody, path: str, *, strict_ids: bool = False) -> str | None:
     """Why the body's ``project_id`` is not valid for the endpoint of ``path``, or None if it is.
 
-    Chat accepts the canonical 3_16 form and gpt4free's legacy 3_15; image only 7_12. A body that
-    is not a JSON object, or a path that is not an inference endpoint, is not judged here.
+    The mock's rule (``websim_core.ids.project_id_problem``) in the mock's mode: lenient by
+    default, as ``websim-mock`` is, so recordings of any client replay (gpt4free's legacy 3_15
+    chat IDs included); ``strict_ids=True`` as ``websim-mock --strict-ids``: only the canonical
+    form of the endpoint. A body that is not a JSON object, or a path that is not exactly an
+    inference endpoint (``websim_core.routing.endpoint_of_path``), is not judged here.
     """
-    return _project_id_problem(_json(body), path)
-
-
-def _project_id_problem(value: Any, path: str) -> str | None:
-    """``project_id_problem`` for an already parsed body (``_NOT_JSON`` or any JSON value)."""
     endpoint = endpoint_of_path(path)
+    value = body.value
     if endpoint is None or not isinstance(value, dict):
         return None
     if "project_id" not in value:
         return "has no project_id"
     project_id = value["project_id"]
-    if classify_project_id(project_id) in _VALID_KINDS[endpoint]:
+    problem = project_id_problem(endpoint, project_id, strict=strict_ids)
+    if problem is None:
         return None
-    return f"project_id {project_id!r} is not a valid {endpoint} ID ({id_pattern(endpoint)})"
+    return f"project_id {project_id!r} is not a valid {endpoint.value} ID ({problem})"
 
 
 def _short(value: object) -> str:
@@ -165,40 +141,50 @@ def _diff(sent: object, recorded: object, where: str, out: list[str]) -> None:
         out.append(f"{where or 'body'}: {_short(sent)} here, {_short(recorded)} recorded")
 
 
-def _kind(value: object) -> str:
-    return "not JSON" if value is _NOT_JSON else "JSON"
+def _kind(body: ParsedBody) -> str:
+    return "JSON" if body.is_json else "not JSON"
 
 
-def body_differences(sent: object, recorded: object) -> list[str]:
+def body_differences(sent: ParsedBody, recorded: ParsedBody) -> list[str]:
     """How two request bodies differ, field by field, ``project_id`` aside; empty when they match."""
-    return _body_differences(_parse(sent), _parse(recorded))
-
-
-def _body_differences(sent: _Parsed, recorded: _Parsed) -> list[str]:
-    a, b = sent.value, recorded.value
-    if a is _NOT_JSON or b is _NOT_JSON:
-        if _normalized(sent) == _normalized(recorded):
+    if not (sent.is_json and recorded.is_json):
+        if normalized_body(sent) == normalized_body(recorded):
             return []
         text_a = sent.raw.decode("utf-8", "replace")
         text_b = recorded.raw.decode("utf-8", "replace")
-        return [f"body: {_kind(a)} {_short(text_a)} here, {_kind(b)} {_short(text_b)} recorded"]
+        return [
+            f"body: {_kind(sent)} {_short(text_a)} here, {_kind(recorded)} {_short(text_b)} recorded"
+        ]
     out: list[str] = []
-    _diff(_without_id(a), _without_id(b), "", out)
+    _diff(_without_id(sent.value), _without_id(recorded.value), "", out)
     return out
 
 
 def websim_body(r1: _RequestLike, r2: _RequestLike) -> None:
     """vcrpy matcher (``r1`` the request being made, ``r2`` the recorded one); raises AssertionError.
 
-    Register it with ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr``
-    and the pytest plugin do that for you.
+    Project IDs are judged as the mock does by default (lenient). Register it with
+    ``vcr.register_matcher("websim_body", websim_body)``; ``config.make_vcr`` and the pytest
+    plugin do that for you.
     """
-    sent, recorded = _parse(r1.body), _parse(r2.body)
+    _match(r1, r2, strict_ids=False)
+
+
+def websim_body_strict(r1: _RequestLike, r2: _RequestLike) -> None:
+    """``websim_body`` with project IDs judged as ``websim-mock --strict-ids`` does.
+
+    ``make_vcr(strict_ids=True)`` registers it under the same name, ``websim_body``.
+    """
+    _match(r1, r2, strict_ids=True)
+
+
+def _match(r1: _RequestLike, r2: _RequestLike, *, strict_ids: bool) -> None:
+    sent, recorded = parse_body(r1.body), parse_body(r2.body)
     problems = []
     for side, request, body in (("this request", r1, sent), ("the recorded request", r2, recorded)):
-        problem = _project_id_problem(body.value, request.path)
+        problem = request_id_problem(body, request.path, strict_ids=strict_ids)
         if problem is not None:
             problems.append(f"{side}: {problem}")
-    problems.extend(_body_differences(sent, recorded))
+    problems.extend(body_differences(sent, recorded))
     if problems:
         raise AssertionError("; ".join(problems))

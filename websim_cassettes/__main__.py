@@ -1,4 +1,4 @@
-"""``websim-cassettes`` / ``python -m websim_core.cassettes``: check, record, list.
+"""``websim-cassettes`` / ``python -m websim_cassettes``: check, record, list.
 
 ``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
 cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios.
@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate cassettes against the protocol, find secrets")
     check.add_argument("directory", nargs="?", help="default: the top-level cassettes/")
+    check.add_argument(
+        "--strict-ids",
+        action="store_true",
+        help="only canonical project IDs, as websim-mock --strict-ids accepts",
+    )
     record = sub.add_parser(
         "record", help="re-record every cassette, check it, report drift against the committed"
     )
@@ -51,12 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(directory: str | None) -> int:
+def _check(directory: str | None, *, strict_ids: bool) -> int:
     from .check import check_directory
     from .config import cassette_dir
 
     root = cassette_dir(directory)
-    findings = check_directory(root)
+    findings = check_directory(root, strict_ids=strict_ids)
     for finding in findings:
         print(finding.line())
     if findings:
@@ -76,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     if args.command == "check":
-        return _check(args.directory)
+        return _check(args.directory, strict_ids=args.strict_ids)
     if args.command == "list":
         from .scenarios import SCENARIOS
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .match import MATCHER_NAME, websim_body
+from .match import MATCHER_NAME, websim_body, websim_body_strict
 from .scrub import scrub_request, scrub_response
 
 __all__ = [
@@ -27,7 +27,7 @@ CASSETTE_DIR_ENV = "WEBSIM_CASSETTE_DIR"
 # Host, scheme and port are left out on purpose: a cassette recorded against the mock server
 # replays for a client pointed at the live API, and the other way round.
 MATCH_ON: tuple[str, ...] = ("method", "path", MATCHER_NAME)
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def cassette_dir(path: str | os.PathLike[str] | None = None) -> Path:
@@ -79,21 +79,28 @@ def vcr_config_for_pytest() -> dict[str, Any]:
     return config
 
 
-def register_matchers(vcr: Any) -> Any:
-    """Teach a ``vcr.VCR`` the ``websim_body`` matcher; returns it."""
-    vcr.register_matcher(MATCHER_NAME, websim_body)
+def register_matchers(vcr: Any, *, strict_ids: bool = False) -> Any:
+    """Teach a ``vcr.VCR`` the ``websim_body`` matcher (``websim_body_strict`` under that name
+    with ``strict_ids``: project IDs judged as ``websim-mock --strict-ids`` does); returns it."""
+    vcr.register_matcher(MATCHER_NAME, websim_body_strict if strict_ids else websim_body)
     return vcr
 
 
 def make_vcr(
-    *, record_mode: str = "none", cassette_library_dir: str | os.PathLike[str] | None = None
+    *,
+    record_mode: str = "none",
+    cassette_library_dir: str | os.PathLike[str] | None = None,
+    strict_ids: bool = False,
 ) -> Any:
-    """A ``vcr.VCR`` configured for Websim cassettes; ``use_cassette("chat_basic.yaml")`` on it."""
+    """A ``vcr.VCR`` configured for Websim cassettes; ``use_cassette("chat_basic.yaml")`` on it.
+
+    ``strict_ids``: match only canonical project IDs, as ``websim-mock --strict-ids`` accepts.
+    """
     import vcr
 
     config = vcr_config(record_mode=record_mode, cassette_library_dir=cassette_library_dir)
     # VCR() does not take allow_playback_repeats; use_cassette does, and defaults it to False.
     config.pop("allow_playback_repeats")
     my_vcr = vcr.VCR(**config)
-    register_matchers(my_vcr)
+    register_matchers(my_vcr, strict_ids=strict_ids)
     return my_vcr

@@ -20,18 +20,19 @@ from typing import Any, Literal, TextIO
 
 import aiohttp
 
-from ..client import WebsimClient, resolve_base_url
-from ..errors import InvalidRequestError
-from ..retry import RetryPolicy
-from .check import Finding, _check_loaded
+from websim_core.client import WebsimClient, resolve_base_url
+from websim_core.errors import InvalidRequestError
+from websim_core.retry import RetryPolicy
+
+from .check import Finding, check_cassette
 from .config import cassette_dir, make_vcr
 from .drift import CassetteDrift, compare_cassettes, format_report
 from .files import (
     CassetteFile,
     CassetteLoadError,
-    _stage,
     load_cassette,
     provenance,
+    stage_file,
     stamp_provenance,
     write_atomic,
 )
@@ -255,7 +256,7 @@ def accept(report: RecordReport, committed: Path) -> list[Path]:
     try:
         for name in recorded:
             text = (report.directory / name).read_text(encoding="utf-8")
-            staged.append((_stage(committed / name, text), committed / name))
+            staged.append((stage_file(committed / name, text), committed / name))
     except BaseException:
         for tmp, _dest in staged:
             with contextlib.suppress(FileNotFoundError):
@@ -294,10 +295,13 @@ async def record(options: RecordOptions, *, out: TextIO, err: TextIO) -> int:
         # Each recorded file is loaded once, for both the checker and the drift report.
         recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
         loaded = {name: _load(directory / name) for name in recorded}
+        # Strict IDs: these requests come from websim_core's client, which sends canonical IDs.
         findings = [
             finding
             for name in recorded
-            for finding in _check_loaded(loaded[name], os.fspath(directory / name))
+            for finding in check_cassette(
+                loaded[name], os.fspath(directory / name), strict_ids=True
+            )
         ]
         report = RecordReport(
             target,

@@ -31,6 +31,7 @@ __all__ = [
     "provenance",
     "provenance_header",
     "read_provenance",
+    "stage_file",
     "stamp_provenance",
     "write_atomic",
 ]
@@ -246,7 +247,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _stage(path, text)
+    tmp = stage_file(path, text)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -255,7 +256,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def _stage(dest: Path, text: str) -> Path:
+def stage_file(dest: Path, text: str) -> Path:
     """``text`` written and synced to a new temporary file next to ``dest``, for a rename onto it.
 
     If writing fails the temporary file is removed; once it is returned, it is the caller's.
@@ -290,7 +291,7 @@ def provenance(
     scenario: str | None = None,
     description: str | None = None,
     recorded_at: datetime | None = None,
-    tool: str = "websim_core.cassettes",
+    tool: str = "websim_cassettes",
 ) -> dict[str, Any]:
     """The provenance block stored under ``websim_harness`` in every cassette we write.
 

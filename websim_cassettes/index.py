@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from websim_core.routing import endpoint_of_path
+
 from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
 from .match import (
-    _body_differences,
-    _normalized,
-    _parse,
-    _Parsed,
-    _project_id_problem,
-    endpoint_of_path,
+    ParsedBody,
+    body_differences,
+    normalized_body,
+    parse_body,
+    request_id_problem,
 )
 
 __all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
@@ -33,11 +34,11 @@ _MAX_CLOSEST = 3
 
 def request_key(method: str, path: str, body: object) -> Key:
     """The index key of a request: upper-case method, path (no query), normalised body."""
-    return _key(method, path, _parse(body))
+    return _key(method, path, parse_body(body))
 
 
-def _key(method: str, path: str, body: _Parsed) -> Key:
-    return method.upper(), path.split("?", 1)[0] or "/", _normalized(body)
+def _key(method: str, path: str, body: ParsedBody) -> Key:
+    return method.upper(), path.split("?", 1)[0] or "/", normalized_body(body)
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,15 @@ class ReplayIndex:
 
     ``repeat`` says what happens once a sequence is played out: ``"none"`` (a miss, as vcrpy
     with ``allow_playback_repeats=False``), ``"last"`` (keep answering the last one, the default)
-    or ``"cycle"`` (start again).
+    or ``"cycle"`` (start again). ``strict_ids`` judges project IDs as ``websim-mock
+    --strict-ids`` does (only canonical IDs); by default as the mock's default does.
     """
 
-    def __init__(self, *, repeat: Repeat = "last") -> None:
+    def __init__(self, *, repeat: Repeat = "last", strict_ids: bool = False) -> None:
         if repeat not in ("none", "last", "cycle"):
             raise ValueError(f"repeat must be 'none', 'last' or 'cycle', not {repeat!r}")
         self.repeat: Repeat = repeat
+        self.strict_ids = strict_ids
         self._all: dict[Key, _Sequence] = {}
         self._by_cassette: dict[tuple[str, Key], _Sequence] = {}
         # Per route, each key once with its first recording, in the order first seen.
@@ -105,8 +108,8 @@ class ReplayIndex:
         self.cassettes.append(label)
         for position, item in enumerate(cassette.interactions):
             request = item.request
-            body = _parse(request.body)
-            problem = _project_id_problem(body.value, request.path)
+            body = parse_body(request.body)
+            problem = request_id_problem(body, request.path, strict_ids=self.strict_ids)
             if problem is not None:
                 self.rejected.append(f"{label}:{position}: recorded request {problem}")
                 continue
@@ -119,10 +122,10 @@ class ReplayIndex:
 
     @classmethod
     def from_directory(
-        cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last"
+        cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last", strict_ids: bool = False
     ) -> ReplayIndex:
         """Load every cassette of a directory; a file vcrpy cannot load raises CassetteLoadError."""
-        index = cls(repeat=repeat)
+        index = cls(repeat=repeat, strict_ids=strict_ids)
         paths = cassette_paths(directory)
         if not paths:
             raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
@@ -145,8 +148,8 @@ class ReplayIndex:
     ) -> Hit | Miss:
         """The next recorded answer for this request (only from ``cassette`` if given)."""
         path = path.split("?", 1)[0] or "/"
-        parsed = _parse(body)
-        problem = _project_id_problem(parsed.value, path)
+        parsed = parse_body(body)
+        problem = request_id_problem(parsed, path, strict_ids=self.strict_ids)
         if problem is not None:
             return Miss(f"the request's {problem}", self._closest(method, path, parsed, cassette))
         key = _key(method, path, parsed)
@@ -181,7 +184,7 @@ class ReplayIndex:
         }
 
     def _closest(
-        self, method: str, path: str, body: _Parsed, cassette: str | None
+        self, method: str, path: str, body: ParsedBody, cassette: str | None
     ) -> list[dict[str, Any]]:
         route = self._by_route.get((method.upper(), path), {})
         candidates = [
@@ -189,10 +192,10 @@ class ReplayIndex:
         ]
         if candidates:
             # Fewest differing fields first; among those, the most similar body text.
-            sent = _normalized(body)
+            sent = normalized_body(body)
             scored = []
             for key, recorded in candidates:
-                differences = _body_differences(body, _parse(recorded.interaction.request.body))
+                differences = body_differences(body, parse_body(recorded.interaction.request.body))
                 similarity = difflib.SequenceMatcher(None, sent, key[2]).quick_ratio()
                 scored.append(
                     (len(differences), -similarity, recorded.cassette, recorded, differences)

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..sse import DONE, SSEDecoder
+from websim_core.sse import DONE, SSEDecoder
+
 from .files import CassetteFile, Interaction, RecordedResponse
-from .match import parse_json
+from .match import parse_body
 from .scrub import VOLATILE_RESPONSE_HEADERS
 
 __all__ = [
@@ -124,13 +125,13 @@ def body_shape(response: RecordedResponse) -> tuple[str, dict[str, str]]:
             if event.data == DONE:
                 shape["events[DONE]"] = "marker"
                 continue
-            ok, data = parse_json(event.data)
+            _, ok, data = parse_body(event.data)
             for path, kind in json_shape(data if ok else event.data, "events[]").items():
                 _merge(shape, path, kind)
         return "event-stream", shape
     if not response.body.strip():
         return "empty", {}
-    ok, data = parse_json(response.body)
+    _, ok, data = parse_body(response.body)
     if ok:
         return "json", json_shape(data)
     return "text", {}
@@ -161,8 +162,8 @@ def _compare(index: int, old: Interaction, new: Interaction) -> Iterator[DriftIt
             "request",
             f"request {old.request.method} {old.request.path} → {new.request.method} {new.request.path}",
         )
-    old_ok, old_req = parse_json(old.request.body)
-    new_ok, new_req = parse_json(new.request.body)
+    _, old_ok, old_req = parse_body(old.request.body)
+    _, new_ok, new_req = parse_body(new.request.body)
     if old_ok and new_ok:
         yield from _fields("request", json_shape(old_req), json_shape(new_req), index)
     a, b = old.response, new.response

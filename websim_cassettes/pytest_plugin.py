@@ -1,6 +1,6 @@
 """pytest glue for Websim cassettes (pytest-recording): config fixtures, matcher, use checks.
 
-Enable in the root ``conftest.py``: ``pytest_plugins = ["websim_core.cassettes.pytest_plugin"]``.
+Enable in the root ``conftest.py``: ``pytest_plugins = ["websim_cassettes.pytest_plugin"]``.
 Then ``@pytest.mark.vcr`` + ``@pytest.mark.default_cassette("chat_basic.yaml")`` replays
 ``cassettes/chat_basic.yaml``; a test that leaves recorded interactions unplayed errors, and
 in a whole-suite run every cassette no test uses fails as its own item.

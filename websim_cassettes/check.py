@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
-from ..protocol import validate_chat_body, validate_image_body
-from ..sse import DONE, SSEDecoder
+from websim_core.errors import InvalidRequestError, ResponseFormatError, is_cloudflare_page, is_html
+from websim_core.protocol import validate_chat_body, validate_image_body
+from websim_core.routing import Endpoint, endpoint_of_path
+from websim_core.sse import DONE, SSEDecoder
+
 from .files import (
     PROVENANCE_KEY,
     CassetteFile,
@@ -26,7 +28,7 @@ from .files import (
     cassette_paths,
     load_cassette,
 )
-from .match import _project_id_problem, endpoint_of_path, parse_json
+from .match import ParsedBody, parse_body, request_id_problem
 from .scrub import (
     DROPPED_REQUEST_HEADERS,
     DROPPED_RESPONSE_HEADERS,
@@ -68,31 +70,32 @@ def _text(body: bytes) -> str | None:
         return None
 
 
-def _request_problems(request: RecordedRequest, body: tuple[bool, Any]) -> Iterator[str]:
+def _request_problems(
+    request: RecordedRequest, body: ParsedBody, *, strict_ids: bool
+) -> Iterator[str]:
     if request.method.upper() != "POST":
         yield f"request method is {request.method}, the API only takes POST"
     endpoint = endpoint_of_path(request.path)
     if endpoint is None:
         yield f"request path {request.path!r} is not a Websim inference endpoint"
         return
-    ok, data = body
-    if not ok:
-        yield f"{endpoint} request body is not JSON"
+    if not body.is_json:
+        yield f"{endpoint.value} request body is not JSON"
         return
-    problem = _project_id_problem(data, request.path)
+    problem = request_id_problem(body, request.path, strict_ids=strict_ids)
     if problem is not None:
-        yield f"{endpoint} request {problem}"
+        yield f"{endpoint.value} request {problem}"
 
 
-def _request_shape(request: RecordedRequest, body: tuple[bool, Any]) -> str | None:
-    ok, data = body
-    if not ok:
+def _request_shape(request: RecordedRequest, body: ParsedBody) -> str | None:
+    if not body.is_json:
         return None
+    # Lenient IDs here whatever the mode: _request_problems judges the ID, once.
     try:
-        if endpoint_of_path(request.path) == "image":
-            validate_image_body(data)
+        if endpoint_of_path(request.path) is Endpoint.IMAGE:
+            validate_image_body(body.value)
         else:
-            validate_chat_body(data)
+            validate_chat_body(body.value)
     except InvalidRequestError as exc:
         return str(exc)
     return None
@@ -113,22 +116,22 @@ def _sse_problems(body: bytes) -> Iterator[str]:
             if i != len(events) - 1:
                 yield f"event stream has events after [DONE] (event {i})"
             return
-        ok, data = parse_json(event.data)
+        _, ok, data = parse_body(event.data)
         if not ok or not isinstance(data, dict) or not isinstance(data.get("content"), str):
             yield f'event {i} is not {{"content": <string>}}: {event.data[:60]!r}'
     yield "event stream does not end with data: [DONE]"
 
 
 def _success_problems(
-    endpoint: str, request_data: Any, response: RecordedResponse
+    endpoint: Endpoint, request_data: Any, response: RecordedResponse
 ) -> Iterator[str]:
     body = response.body
     text = _text(body)
     if text is None:
         yield "200 body is not UTF-8 text"
         return
-    ok, data = parse_json(body)
-    if endpoint == "chat":
+    _, ok, data = parse_body(body)
+    if endpoint is Endpoint.CHAT:
         streamed = isinstance(request_data, dict) and request_data.get("stream") is True
         if response.media_type == "text/event-stream":
             if not streamed:
@@ -171,7 +174,7 @@ def _error_problems(response: RecordedResponse) -> Iterator[str]:
     if (
         response.media_type == "application/json"
         and text.strip()
-        and not parse_json(response.body)[0]
+        and not parse_body(response.body).is_json
     ):
         yield f"{status} says application/json but the body is not JSON"
 
@@ -189,10 +192,10 @@ def _header_problems(where: str, headers: dict[str, Any], dropped: frozenset[str
                 yield from _secrets(f"{where} header {name!r}", str(v))
 
 
-def _interaction_problems(item: Interaction) -> Iterator[str]:
+def _interaction_problems(item: Interaction, *, strict_ids: bool) -> Iterator[str]:
     request, response = item.request, item.response
-    body = parse_json(request.body)
-    yield from _request_problems(request, body)
+    body = parse_body(request.body)
+    yield from _request_problems(request, body, strict_ids=strict_ids)
     yield from _header_problems("request", dict(request.headers), DROPPED_REQUEST_HEADERS)
     yield from _secrets("request URL", request.uri)
     yield from _secrets("request body", request.body.decode("utf-8", "replace"))
@@ -212,7 +215,7 @@ def _interaction_problems(item: Interaction) -> Iterator[str]:
         if shape is not None:
             yield f"request is invalid ({shape}) yet got {status}"
         if endpoint is not None:
-            yield from _success_problems(endpoint, body[1], response)
+            yield from _success_problems(endpoint, body.value, response)
     else:
         yield from _error_problems(response)
 
@@ -231,35 +234,42 @@ def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
         yield from _secrets(f"provenance {key!r}", str(value))
 
 
-def check_cassette(cassette: CassetteFile, name: str | None = None) -> list[Finding]:
-    """Findings for an already loaded cassette."""
+def check_cassette(
+    cassette: CassetteFile | CassetteLoadError, name: str | None = None, *, strict_ids: bool = False
+) -> list[Finding]:
+    """Findings for what loading a cassette gave: its problems, or the load error as one finding.
+
+    ``name`` labels the findings (default: the cassette's path; a load error knows none).
+    Project IDs are judged as the mock judges them: leniently, or canonically with
+    ``strict_ids`` (``websim_cassettes.match.request_id_problem``).
+    """
+    if isinstance(cassette, CassetteLoadError):
+        return [Finding(name or "<unnamed>", None, str(cassette))]
     label = name or str(cassette.path)
     findings = [Finding(label, None, p) for p in _provenance_problems(cassette)]
     if not cassette.interactions:
         findings.append(Finding(label, None, "cassette has no interactions"))
     for index, item in enumerate(cassette.interactions):
-        findings.extend(Finding(label, index, p) for p in _interaction_problems(item))
+        problems = _interaction_problems(item, strict_ids=strict_ids)
+        findings.extend(Finding(label, index, p) for p in problems)
     return findings
 
 
-def check_file(path: str | os.PathLike[str], name: str | None = None) -> list[Finding]:
+def check_file(
+    path: str | os.PathLike[str], name: str | None = None, *, strict_ids: bool = False
+) -> list[Finding]:
     """Load one file with vcrpy and check it."""
     label = name or os.fspath(path)
     try:
-        cassette = load_cassette(path)
+        loaded: CassetteFile | CassetteLoadError = load_cassette(path)
     except CassetteLoadError as exc:
-        return _check_loaded(exc, label)
-    return _check_loaded(cassette, label)
+        loaded = exc
+    return check_cassette(loaded, label, strict_ids=strict_ids)
 
 
-def _check_loaded(loaded: CassetteFile | CassetteLoadError, label: str) -> list[Finding]:
-    """``check_file``'s findings for what loading a file gave: the cassette, or why it failed."""
-    if isinstance(loaded, CassetteLoadError):
-        return [Finding(label, None, str(loaded))]
-    return check_cassette(loaded, label)
-
-
-def check_directory(directory: str | os.PathLike[str]) -> list[Finding]:
+def check_directory(
+    directory: str | os.PathLike[str], *, strict_ids: bool = False
+) -> list[Finding]:
     """Check every cassette of a directory; an empty or missing directory is itself a finding."""
     root = Path(directory)
     if not root.is_dir():
@@ -269,5 +279,5 @@ def check_directory(directory: str | os.PathLike[str]) -> list[Finding]:
         return [Finding(os.fspath(root), None, "no cassettes (*.yaml) here")]
     findings: list[Finding] = []
     for path in files:
-        findings.extend(check_file(path))
+        findings.extend(check_file(path, strict_ids=strict_ids))
     return findings

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client import WebsimClient
-from ..errors import (
+from websim_core.client import WebsimClient
+from websim_core.errors import (
     CloudflareError,
     MissingAuthError,
     RateLimitError,
@@ -21,7 +21,7 @@ from ..errors import (
     ResponseStatusError,
     WebsimError,
 )
-from ..protocol import ImageResponse
+from websim_core.protocol import ImageResponse
 
 __all__ = ["SCENARIOS", "Outcome", "Scenario", "run_scenario", "scenario_by_name"]
 
