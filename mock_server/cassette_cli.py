@@ -73,7 +73,13 @@ def cassette_server(args: argparse.Namespace) -> Any:
     except ImportError as exc:  # vcrpy is an extra
         raise _fail(f"--cassettes needs vcrpy ({exc})") from None
     try:
-        server = ReplayServer(replay, host=args.host, port=args.port, repeat=args.repeat)
+        server = ReplayServer(
+            replay,
+            host=args.host,
+            port=args.port,
+            repeat=args.repeat,
+            strict_ids=args.strict_ids,
+        )
     except CassetteLoadError as exc:
         raise _fail(str(exc)) from None
     index = server.index

@@ -1,6 +1,6 @@
 """Serve recorded cassettes over HTTP: ``websim-mock --cassettes DIR``, for apps in any language.
 
-Each request is looked up in a ``websim_core.cassettes.ReplayIndex`` (the cassette matching
+Each request is looked up in a ``websim_cassettes.ReplayIndex`` (the cassette matching
 rules, in constant time); a miss answers 404 with JSON naming the closest recorded requests.
 """
 
@@ -98,16 +98,20 @@ async def _cassettes(request: web.Request) -> web.StreamResponse:
 
 
 def create_replay_app(
-    directory: str | os.PathLike[str] | ReplayIndex, *, repeat: Repeat = "last"
+    directory: str | os.PathLike[str] | ReplayIndex,
+    *,
+    repeat: Repeat = "last",
+    strict_ids: bool = False,
 ) -> web.Application:
-    """An app answering from the cassettes of ``directory`` (or from a ready ``ReplayIndex``).
+    """An app answering from the cassettes of ``directory`` (or from a ready ``ReplayIndex``);
+    ``strict_ids`` matches project IDs as ``websim-mock --strict-ids`` accepts them.
 
     ``POST /__admin/reset`` starts every sequence again; ``GET /__admin/cassettes`` lists them.
     """
     index = (
         directory
         if isinstance(directory, ReplayIndex)
-        else ReplayIndex.from_directory(directory, repeat=repeat)
+        else ReplayIndex.from_directory(directory, repeat=repeat, strict_ids=strict_ids)
     )
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[INDEX_KEY] = index
@@ -127,6 +131,8 @@ class ReplayServer(AppServer):
         host: str = "127.0.0.1",
         port: int = 0,
         repeat: Repeat = "last",
+        strict_ids: bool = False,
     ) -> None:
-        super().__init__(create_replay_app(directory, repeat=repeat), host=host, port=port)
+        app = create_replay_app(directory, repeat=repeat, strict_ids=strict_ids)
+        super().__init__(app, host=host, port=port)
         self.index = self.app[INDEX_KEY]

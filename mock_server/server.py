@@ -22,7 +22,7 @@ from .core.steps import Step
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
-from .web.listen import serve
+from .web.listen import listening_url, serve
 
 __all__ = [
     "AppServer",
@@ -45,18 +45,6 @@ def is_loopback_host(host: str | None) -> bool:
     if not host:
         return False
     return host.lower() == "localhost" or is_loopback(host.strip("[]"))
-
-
-def _url(host: str | None, sockets: Iterable[Any]) -> str:
-    names = [sock.getsockname() for sock in sockets]
-    if not names:
-        raise RuntimeError("the server has no listening socket")
-    address, port = names[0][0], names[0][1]
-    if host and len({n[1] for n in names}) == 1:
-        address = host  # the name the user gave, unless its sockets got different ports
-    if ":" in address and not address.startswith("["):
-        address = f"[{address}]"
-    return f"http://{address}:{port}"
 
 
 class AppServer:
@@ -112,7 +100,7 @@ class AppServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        self.url = _url(self.host, self._server.sockets)
+        self.url = listening_url(self.host, self._server.sockets)
         self._started()
         return self
 

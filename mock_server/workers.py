@@ -128,10 +128,10 @@ class Workers:
         self._lifeline = -1
 
     def start(self) -> Workers:
-        from .server import _url
+        from .web.listen import listening_url
 
         sockets = _listen(self.host, self.port, self.count, self.backlog)
-        self.url = _url(self.host, sockets)
+        self.url = listening_url(self.host, sockets)
         lifeline_read, self._lifeline = os.pipe()
         readies: list[int] = []
         try:

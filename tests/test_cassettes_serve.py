@@ -286,3 +286,19 @@ def test_websim_mock_flag_errors_are_one_line(args: list[str], message: str) -> 
     )
     assert result.returncode == 1
     assert result.stderr.strip() == message
+
+
+async def test_websim_mock_strict_ids_replays_only_what_the_strict_mock_accepts(
+    tmp_path: Path,
+) -> None:
+    recorded = (Path(__file__).parents[1] / "cassettes" / "chat_basic.yaml").read_text(
+        encoding="utf-8"
+    )
+    legacy = recorded.replace("2lr_qqerhta2sao70l1t", "2lr_qqerhta2sao70l1")  # 3_15: gpt4free's
+    (tmp_path / "legacy.yaml").write_text(legacy, encoding="utf-8")
+    lenient = ReplayServer(tmp_path)
+    strict = ReplayServer(tmp_path, strict_ids=True)
+    assert (lenient.index.size, lenient.index.rejected) == (1, [])
+    assert strict.index.size == 0
+    assert len(strict.index.rejected) == 1
+    assert "project_id" in strict.index.rejected[0]

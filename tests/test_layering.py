@@ -72,3 +72,37 @@ def test_a_broken_contract_fails(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "upper above lower BROKEN" in result.stdout, result.stdout
     assert "lower imports no upper BROKEN" in result.stdout, result.stdout
+
+
+PACKAGES = ("websim_core", "websim_cassettes", "mock_server")
+
+
+def private_imports(root: Path) -> list[str]:
+    """``from module import _name`` between the packages' modules: import-linter has no
+    contract for names, only for private modules, so this walks the code itself."""
+    import ast
+
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                ours = node.level > 0 or (node.module or "").split(".")[0] in PACKAGES
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if ours and private:
+                        where = path.relative_to(root)
+                        found.append(f"{where}:{node.lineno} imports {alias.name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert private_imports(ROOT) == []
+
+
+def test_a_private_import_is_found(tmp_path: Path) -> None:
+    (tmp_path / "mock_server").mkdir()
+    (tmp_path / "mock_server" / "a.py").write_text("from .b import _hidden\n", encoding="utf-8")
+    assert private_imports(tmp_path) == ["mock_server/a.py:1 imports _hidden"]

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 
 from .internals import check_internals, json_errors
 from .wire import HeaderFixer
 
-__all__ = ["BACKLOG", "LenientProtocol", "serve"]
+__all__ = ["BACKLOG", "LenientProtocol", "listening_url", "serve"]
 
 
 class LenientProtocol(asyncio.Protocol):
@@ -91,3 +93,16 @@ async def serve(
     if sock is not None:
         return await loop.create_server(factory, sock=sock, backlog=backlog)
     return await loop.create_server(factory, host, port, backlog=backlog)
+
+
+def listening_url(host: str | None, sockets: Iterable[Any]) -> str:
+    """The URL clients use for these listening sockets (``host`` as given, when it is one)."""
+    names = [sock.getsockname() for sock in sockets]
+    if not names:
+        raise RuntimeError("the server has no listening socket")
+    address, port = names[0][0], names[0][1]
+    if host and len({n[1] for n in names}) == 1:
+        address = host  # the name the user gave, unless its sockets got different ports
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    return f"http://{address}:{port}"
