@@ -5,7 +5,11 @@ as the mock server: ``{"content": ...}``, an event stream of ``data: {"content":
 ending in ``data: [DONE]``, or ``{"url": ...}``. No validation, no journal, no scenarios: the
 mock server's throughput is measured against this.
 
-``python bench/bare_server.py --port 0 [--content TEXT] [--events N]`` prints
+With ``--quote`` the chat answer is built per request, as the mock builds its own: the body is
+parsed, the last user message found and quoted into the answer, and the JSON written again
+(equal work for the parsing and the answer; still no validation, journal or scenarios).
+
+``python bench/bare_server.py --port 0 [--content TEXT] [--events N] [--quote]`` prints
 ``websim bare server listening on http://127.0.0.1:PORT``.
 """
 
@@ -34,7 +38,28 @@ def split_even(text: str, parts: int) -> list[str]:
     return out
 
 
-def make_app(content: str = DEFAULT_CONTENT, events: int = 8) -> web.Application:
+def last_user_text(messages: list[object]) -> str:
+    """The last user message's text (a string content, or its text parts joined)."""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+                return " ".join(str(p) for p in parts)
+    return ""
+
+
+def quoted(content: str, messages: list[object]) -> str:
+    """``content`` with the last user message quoted into it, cut as the mock cuts its quote."""
+    said = " ".join(last_user_text(messages).split())[:200]
+    return f'{content} You wrote: "{said}"'
+
+
+def make_app(
+    content: str = DEFAULT_CONTENT, events: int = 8, quote: bool = False
+) -> web.Application:
     chat_body = json.dumps({"content": content}).encode()
     frames = [
         f"data: {json.dumps({'content': piece}, ensure_ascii=False)}\n\n".encode()
@@ -47,15 +72,26 @@ def make_app(content: str = DEFAULT_CONTENT, events: int = 8) -> web.Application
         payload = json.loads(await request.read())
         if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
             return web.json_response({"error": "messages must be a list"}, status=400)
-        if payload.get("stream") is True:
+        answer_frames, answer_body = frames, chat_body
+        stream = payload.get("stream") is True
+        if quote:  # the answer's text, then only the form asked for
+            text = quoted(content, payload["messages"])
+            if stream:
+                answer_frames = [
+                    f"data: {json.dumps({'content': piece}, ensure_ascii=False)}\n\n".encode()
+                    for piece in split_even(text, events)
+                ]
+            else:
+                answer_body = json.dumps({"content": text}).encode()
+        if stream:
             response = web.StreamResponse(headers={"content-type": "text/event-stream"})
             await response.prepare(request)
-            for frame in frames:
+            for frame in answer_frames:
                 await response.write(frame)
             await response.write(done)
             await response.write_eof()
             return response
-        return web.Response(body=chat_body, content_type="application/json")
+        return web.Response(body=answer_body, content_type="application/json")
 
     async def image(request: web.Request) -> web.Response:
         nonlocal counter
@@ -76,8 +112,8 @@ def make_app(content: str = DEFAULT_CONTENT, events: int = 8) -> web.Application
     return app
 
 
-async def serve(host: str, port: int, content: str, events: int) -> None:
-    runner = web.AppRunner(make_app(content, events))
+async def serve(host: str, port: int, content: str, events: int, quote: bool) -> None:
+    runner = web.AppRunner(make_app(content, events, quote))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -99,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--content", default=DEFAULT_CONTENT, help="the chat answer's text")
     parser.add_argument("--events", type=int, default=8, help="content events per stream")
+    parser.add_argument(
+        "--quote", action="store_true", help="quote the last user message into each answer"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.content, args.events))
+    asyncio.run(serve(args.host, args.port, args.content, args.events, args.quote))
     return 0
 
 

@@ -120,6 +120,20 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
             ServerProcess(bare_server_argv("--content", content, "--events", str(events))),
             f"bench/bare_server.py (same answer, {events} stream events)",
         )
+        start(
+            "bare-quote",
+            ServerProcess(bare_server_argv("--events", str(events), "--quote")),
+            "bench/bare_server.py --quote (parses each body, quotes the last user message into"
+            " its answer: equal work)",
+        )
+        if args.compare_mock is not None:
+            argv = mock_server_argv(*args.mock_args)
+            env = {**os.environ, "PYTHONPATH": str(args.compare_mock)}
+            start(
+                "mock-other",
+                ServerProcess(argv, cwd=args.compare_mock, env=env),
+                f"python -m mock_server from {args.compare_mock} (--compare-mock)",
+            )
         if args.wiremock:
             jar, why = wiremock.availability()
             if jar is None:
@@ -188,7 +202,10 @@ def part_http(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
         if "chat" in args.scenarios and args.bodies == "fresh" and "mock" in servers:
             # Context for the chat target: the same cell when no two requests share a
             # conversation, so the mock generates every answer (no answer cache helps).
-            measure("chat-varied", ["mock", "bare"], *scenario_body("chat", "varied"), 64)
+            varied = ["mock", "bare", "bare-quote"]
+            if "mock-other" in servers:
+                varied.append("mock-other")
+            measure("chat-varied", varied, *scenario_body("chat", "varied"), 64)
         for name, server in servers.items():
             if server.proc is not None and server.proc.poll() is not None:
                 notes.append(f"{name} exited during the run: {server.output[-3:]}")
@@ -312,6 +329,20 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
             lambda v: v >= 0.9,
             "http",
         )
+    add(
+        "chat rps c=64, mock / bare aiohttp quoting the last user message (equal work)",
+        _paired(results, "chat", 64, "mock", "bare-quote"),
+        ">= 0.9",
+        lambda v: v >= 0.9,
+        "http",
+    )
+    add(
+        "(context) chat rps c=64, mock / the --compare-mock checkout's mock",
+        _paired(results, "chat", 64, "mock", "mock-other"),
+        "(none)",
+        lambda v: True,
+        "http",
+    )
     http = results.get("http", {})
     add(
         "(context) chat CPU per request c=64, bare / mock: the same 0.9 read as efficiency",
@@ -321,8 +352,8 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str,
         "http",
     )
     add(
-        "(context) chat rps c=64, a new conversation in every request, mock / bare",
-        _paired(results, "chat-varied", 64, "mock", "bare"),
+        "(context) chat rps c=64, a new conversation in every request, mock / bare-quote",
+        _paired(results, "chat-varied", 64, "mock", "bare-quote"),
         "(none)",
         lambda v: True,
         "http",
@@ -505,6 +536,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="for mock --workers N (if any)")
     parser.add_argument(
         "--mock-args", default="", help="extra arguments for the mock server (one string)"
+    )
+    parser.add_argument(
+        "--compare-mock",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also measure the mock server of another checkout (e.g. a git worktree of an"
+        " earlier commit), as 'mock-other', in the same runs",
     )
     parser.add_argument("--no-wiremock", dest="wiremock", action="store_false")
     parser.add_argument(
