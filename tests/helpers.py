@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING
 
+import aiohttp
+
 if TYPE_CHECKING:
     from websim_core import WebsimClient
 
@@ -99,3 +101,26 @@ def load_bench_script(stem: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def pool_state(session: aiohttp.ClientSession | None) -> tuple[int, list[str]]:
+    """(connections acquired, problems with the pooled idle ones) of a session's connector.
+
+    aiohttp has no public view of its pool, so this reads ``TCPConnector._conns`` and
+    ``_acquired``, the one place the tests do; it fails loudly, naming aiohttp's version, if
+    they move (the versions checked are mock_server.web.internals.CHECKED_AIOHTTP).
+    """
+    assert session is not None
+    connector = session.connector
+    assert isinstance(connector, aiohttp.TCPConnector)
+    conns, acquired = getattr(connector, "_conns", None), getattr(connector, "_acquired", None)
+    moved = f"aiohttp {aiohttp.__version__}: TCPConnector._conns/_acquired moved; see pool_state"
+    assert conns is not None, moved
+    assert acquired is not None, moved
+    problems = []
+    for key, idle in conns.items():
+        for protocol, _ in idle:
+            transport = protocol.transport
+            if transport is None or transport.is_closing() or not protocol.is_connected():
+                problems.append(f"a dead connection to {key.host}:{key.port} is in the pool")
+    return len(acquired), problems

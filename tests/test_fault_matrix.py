@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import pytest
 from fakes import FakeSleep
-from helpers import HELLO, call, settle
+from helpers import HELLO, call, pool_state, settle
 
 from mock_server import MockServer
 from mock_server.core.steps import FAULT_KINDS
@@ -235,21 +235,6 @@ async def attempt(client: WebsimClient, how: str) -> object:
         return exc
 
 
-def pool_state(client: WebsimClient) -> tuple[int, list[str]]:
-    """(connections acquired, problems with the pooled idle ones) of the client's connector."""
-    session = client._session
-    assert session is not None
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    problems = []
-    for key, idle in connector._conns.items():
-        for protocol, _ in idle:
-            transport = protocol.transport
-            if transport is None or transport.is_closing() or not protocol.is_connected():
-                problems.append(f"a dead connection to {key.host}:{key.port} is in the pool")
-    return len(connector._acquired), problems
-
-
 def server_connections(server: MockServer) -> int:
     runner = server._runner
     assert runner is not None
@@ -290,11 +275,11 @@ async def check_cell(server: MockServer, row: str, how: str) -> None:
             assert pending == len(steps) - expected.attempts  # the rest was never asked for
 
             # The client is not damaged: nothing is held, and the next call succeeds.
-            acquired, problems = pool_state(client)
+            acquired, problems = pool_state(client._session)
             assert (acquired, problems) == (0, [])
             server.reset()
             assert await call(client, how) == undisturbed
-            acquired, problems = pool_state(client)
+            acquired, problems = pool_state(client._session)
             assert (acquired, problems) == (0, [])
         finally:
             await client.aclose()
@@ -342,7 +327,7 @@ async def test_an_abandoned_stream_gives_its_connection_back_when_closed(
         stream = client.stream_chat(HELLO)
         assert isinstance(await anext(stream), str)
         await stream.aclose()  # type: ignore[attr-defined]
-        assert pool_state(client) == (0, [])
+        assert pool_state(client._session) == (0, [])
         assert await client.chat(HELLO)
     await settle(lambda: server_connections(websim_server) == 0)
     assert server_connections(websim_server) == 0
