@@ -21,7 +21,13 @@ from websim_core import __version__
 
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
-from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
+from .core.config import (
+    DEFAULT_JOURNAL_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE_SECONDS,
+    MockConfig,
+)
 from .core.errors import ConfigError
 from .server import AppServer, MockServer, is_loopback_host
 from .web.listen import BACKLOG
@@ -117,6 +123,20 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         type=integer,
         default=DEFAULT_JOURNAL_SIZE,
         help=f"requests kept in the journal, oldest dropped first (default {DEFAULT_JOURNAL_SIZE})",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=integer,
+        default=DEFAULT_MAX_SESSIONS,
+        help="sessions (/sessions/NAME/...) live at once; one more gets a 503 until one ends or"
+        f" idles out (default {DEFAULT_MAX_SESSIONS})",
+    )
+    parser.add_argument(
+        "--session-idle-seconds",
+        type=integer,
+        default=DEFAULT_SESSION_IDLE_SECONDS,
+        help="a session unused this long is forgotten: its steps and journal view go"
+        f" (default {DEFAULT_SESSION_IDLE_SECONDS})",
     )
 
 
@@ -240,6 +260,8 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": args.latency_ms,
         "max_body_bytes": args.max_body_bytes,
         "journal_size": args.journal_size,
+        "max_sessions": args.max_sessions,
+        "session_idle_seconds": args.session_idle_seconds,
         "latency": args.latency,
         "rate_limit": args.rate_limit,
         "rate_burst": args.rate_burst,

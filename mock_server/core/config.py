@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_JOURNAL_BODY_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_SESSION_IDLE_SECONDS",
     "MockConfig",
     "config_fields",
     "config_of",
@@ -27,6 +29,8 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_JOURNAL_SIZE = 10_000
 DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
+DEFAULT_MAX_SESSIONS = 1000
+DEFAULT_SESSION_IDLE_SECONDS = 600
 
 
 def _is_int(value: object) -> bool:
@@ -71,6 +75,10 @@ class MockConfig:
     chaos: float = 0.0
     chaos_mix: str | None = None
     directives: bool = False
+    # Sessions (/sessions/{name}/..., X-Websim-Mock-Session): how many may be live at once,
+    # and after how many idle seconds one is forgotten (see core.sessions).
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    session_idle_seconds: int = DEFAULT_SESSION_IDLE_SECONDS
     # Lets non-loopback clients use the admin API with "Authorization: Bearer <token>".
     admin_token: str | None = None
     # Set by `websim-mock --workers N` in each of its N processes (see mock_server.workers):
@@ -99,6 +107,8 @@ class MockConfig:
         _int_at_least("max_body_bytes", self.max_body_bytes, 1)
         _int_at_least("journal_size", self.journal_size, 0)
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
+        _int_at_least("max_sessions", self.max_sessions, 1)
+        _int_at_least("session_idle_seconds", self.session_idle_seconds, 1)
 
     def _check_latency(self) -> None:
         ms = self.latency_ms

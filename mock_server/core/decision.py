@@ -1,6 +1,8 @@
 """The one decision: what an inference request gets. Rule 1: every rule of it lives here.
 
-``Decider(state).chat(body)`` and ``.image(body, origin)`` take the body bytes and return one
+``Decider(state).chat(body)`` and ``.image(body, origin)`` take the body bytes (and the
+``Session`` it came in, if any: its own steps, buckets and chaos take the server's place) and
+return one
 ``Decision``: the answer to send (status, body or event stream, headers), or the fault to play
 over it, the time to wait first, and what the journal says (``source`` and the ``step`` that was
 consumed). Nothing here awaits or touches a socket; ``mock_server.web`` only reads the bytes,
@@ -32,6 +34,7 @@ from .images import image_name
 from .replies import JSON_TYPE, Answer, chat_answer, chat_body, error_body, status_answer
 from .replies import stream_events as _events
 from .requests import ParsedChat, ParsedImage, parse_chat, parse_image
+from .sessions import Session
 from .state import MockState
 from .steps import STREAM_FAULTS, Delay, FaultStep, ReplyStep, StatusStep, Step
 
@@ -75,12 +78,12 @@ def _answered(answer: Answer, source: str, step: Step) -> Decision:
 class Decider:
     """The decision for one server's state; its options are read once, here."""
 
-    __slots__ = ("_directives", "_plain", "_scripts", "_seed", "_state", "_strict")
+    __slots__ = ("_directives", "_own", "_plain", "_seed", "_state", "_strict")
 
     def __init__(self, state: MockState) -> None:
         config = state.config
         self._state = state
-        self._scripts = state.scripts
+        self._own = state.own
         self._seed = config.seed
         self._strict = config.strict_ids
         self._directives = config.directives
@@ -90,49 +93,52 @@ class Decider:
 
     # --- the two endpoints ----------------------------------------------------------------------
 
-    def chat(self, body: bytes) -> Decision:
-        """The decision for a chat request's body."""
+    def chat(self, body: bytes, session: Session | None = None) -> Decision:
+        """The decision for a chat request's body (in ``session``)."""
         try:
             request = parse_chat(body, strict_ids=self._strict, directives=self._directives)
         except RequestRefused as exc:
             return refusal(exc)
-        if self._plain and not self._scripts.waiting:  # the usual case, in as few calls
+        own = self._own if session is None else session
+        if self._plain and not own.scripts.waiting:  # the usual case, in as few calls
             text, answer = chat_answer(self._seed, request.messages)
             if request.stream:
                 return Decision(200, b"", None, events=_events(text))
             return Decision(200, answer, JSON_TYPE)
-        step, source = self._arrange(Endpoint.CHAT, request.project_id, request.directive)
+        step, source = self._arrange(Endpoint.CHAT, request.project_id, request.directive, own)
         return self._chat(request, step, source)
 
-    def image(self, body: bytes, origin: str) -> Decision:
-        """The decision for an image request's body; image URLs start with ``origin``."""
+    def image(self, body: bytes, origin: str, session: Session | None = None) -> Decision:
+        """The decision for an image request's body (in ``session``); image URLs start with
+        ``origin``."""
         try:
             request = parse_image(body, strict_ids=self._strict, directives=self._directives)
         except RequestRefused as exc:
             return refusal(exc)
-        step, source = self._arrange(Endpoint.IMAGE, request.project_id, request.directive)
+        own = self._own if session is None else session
+        step, source = self._arrange(Endpoint.IMAGE, request.project_id, request.directive, own)
         return self._image(request, origin, step, source)
 
     # --- steps 1 to 4: what arranges the answer -------------------------------------------------
 
     def _arrange(
-        self, endpoint: Endpoint, project_id: str, directive: Step | None
+        self, endpoint: Endpoint, project_id: str, directive: Step | None, own: Session
     ) -> tuple[Step | None, str]:
-        """The step for a valid request and its source, first found (see the module's picture)."""
+        """The step for a valid request and its source, first found (see the module's picture);
+        ``own`` holds the steps, buckets and chaos of the request's session (or the server's)."""
         if directive is not None:
             return directive, "directive"
-        scripts = self._scripts
+        scripts = own.scripts
         if scripts.waiting:
             step = scripts.take(endpoint.value)
             if step is not None:
                 return step, "script"
-        state = self._state
-        if state.limiter is not None:
-            retry_after = state.limiter.check(project_id)
+        if own.limiter is not None:
+            retry_after = own.limiter.check(project_id)
             if retry_after is not None:
                 return StatusStep(429, (("Retry-After", str(retry_after)),)), "rate_limit"
-        if state.chaos is not None:
-            step = state.chaos.draw()
+        if own.chaos is not None:
+            step = own.chaos.draw()
             if step is not None:
                 return step, "chaos"
         return None, "reply"

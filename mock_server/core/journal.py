@@ -52,6 +52,7 @@ class JournalEntry:
     response_body: bytes | None
     source: str
     step: Step | None = None
+    session: str | None = None  # the session it came in (None: the server's own)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -81,6 +82,7 @@ class JournalEntry:
             answer, answer_encoding = _body_json(self.response_body)
         return {
             "id": self.id,
+            "session": self.session,
             "time": self.time,
             "method": self.method,
             "path": self.path,
@@ -145,6 +147,11 @@ class Journal:
         return maxlen
 
     @property
+    def last_id(self) -> int:
+        """The id of the latest entry recorded (0 before the first)."""
+        return self._next_id - 1
+
+    @property
     def dropped(self) -> int:
         return self.total - len(self)
 
@@ -162,6 +169,7 @@ class Journal:
         response_body: bytes | None = None,
         source: str = "reply",
         step: Step | None = None,
+        session: str | None = None,
     ) -> int:
         """Add an entry (its body cut to ``max_body`` bytes); returns its id."""
         entry_id = self._next_id
@@ -181,6 +189,7 @@ class Journal:
                 response_body,
                 source,
                 step,
+                session,
             )
         )
         if len(pending) >= _PACK_EVERY:
@@ -206,11 +215,20 @@ class Journal:
             response_body,
             source,
             step,
+            session,
         ) in pending:
             target = path.encode("utf-8", "surrogatepass")
             block = b"\r\n".join(chain.from_iterable(raw_headers))
             block_size = len(block)
-            answer: tuple[Any, ...] = (method, endpoint, status, response_type, source, step)
+            answer: tuple[Any, ...] = (
+                method,
+                endpoint,
+                status,
+                response_type,
+                source,
+                step,
+                session,
+            )
             if raw_headers and block.count(b"\r\n") != 2 * len(raw_headers) - 1:
                 block, block_size, answer = b"", _ODD_HEADERS, (*answer, raw_headers)
             elif step is None:  # hashable: share the answer with the entries answered alike
@@ -235,7 +253,7 @@ class Journal:
             start = _PACKED.size + path_size
             path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
             if block_size == _ODD_HEADERS:
-                raw_headers = answer[6]
+                raw_headers = answer[7]
                 block_size = 0
             else:
                 fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
@@ -246,7 +264,7 @@ class Journal:
                 end -= response_size
                 response_body = packed[end:]
             body = packed[start + block_size : end]
-            method, endpoint, status, response_type, source, step = answer[:6]
+            method, endpoint, status, response_type, source, step, session = answer[:7]
             out.append(
                 JournalEntry(
                     entry_id,
@@ -262,6 +280,7 @@ class Journal:
                     response_body,
                     source,
                     step,
+                    session,
                 )
             )
         return out

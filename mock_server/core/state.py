@@ -12,7 +12,8 @@ from .journal import Journal
 from .latency import FixedLatency, LatencyModel, parse_latency
 from .queue import ScriptQueue
 from .ratelimit import RateLimiter, RateScope, parse_rate
-from .seeds import seeded_random
+from .seeds import seeded_random, session_seed
+from .sessions import Session, SessionTable
 from .steps import check_image_steps, parse_scope, parse_steps
 
 __all__ = ["MockState"]
@@ -32,7 +33,9 @@ class MockState:
         "latency_rng",
         "limiter",
         "public_url",
+        "own",
         "scripts",
+        "sessions",
     )
 
     def __init__(
@@ -52,18 +55,45 @@ class MockState:
             self.latency = parse_latency(config.latency)
         elif config.latency_ms:
             self.latency = FixedLatency(config.latency_ms)
-        self.limiter: RateLimiter | None = None
-        if config.rate_limit is not None:
-            scope: RateScope = "project" if config.rate_limit_scope == "project" else "global"
-            # Split between the workers: each allows its share of the rate and of the burst.
-            rate = parse_rate(config.rate_limit) / config.workers
-            burst = config.rate_burst
-            if burst is not None:
-                burst = max(1, -(-burst // config.workers))
-            self.limiter = RateLimiter(rate, burst, scope, clock)
-        seed = self._draw_seed
-        self.chaos = Chaos(config.chaos, config.chaos_mix, seed) if config.chaos else None
+        self.limiter = self._limiter(clock)
+        self.chaos = self._chaos(self._draw_seed)
+        # The server's own pieces, as the decision takes a session's.
+        self.own = Session("", scripts=self.scripts, limiter=self.limiter, chaos=self.chaos)
+        self.sessions = SessionTable(
+            self.new_session,
+            max_sessions=config.max_sessions,
+            idle_seconds=config.session_idle_seconds,
+            clock=clock,
+        )
         self._reseed()
+
+    def _limiter(self, clock: Callable[[], float]) -> RateLimiter | None:
+        config = self.config
+        if config.rate_limit is None:
+            return None
+        scope: RateScope = "project" if config.rate_limit_scope == "project" else "global"
+        # Split between the workers: each allows its share of the rate and of the burst.
+        rate = parse_rate(config.rate_limit) / config.workers
+        burst = config.rate_burst
+        if burst is not None:
+            burst = max(1, -(-burst // config.workers))
+        return RateLimiter(rate, burst, scope, clock)
+
+    def _chaos(self, seed: int) -> Chaos | None:
+        config = self.config
+        return Chaos(config.chaos, config.chaos_mix, seed) if config.chaos else None
+
+    def new_session(self, name: str, now: float) -> Session:
+        """A session's own pieces, begun at ``now``: empty steps, full buckets (on the same
+        clock as the server's), and chaos draws seeded from the server's seed and its name."""
+        limiter = self.limiter
+        return Session(
+            name,
+            limiter=None if limiter is None else self._limiter(limiter.clock),
+            chaos=self._chaos(session_seed(self._draw_seed, name)),
+            floor=self.journal.last_id,
+            now=now,
+        )
 
     @property
     def _draw_seed(self) -> int:
@@ -76,8 +106,9 @@ class MockState:
         if self.chaos is not None:
             self.chaos.reset()
 
-    def script(self, scope: object, steps: object) -> int:
-        """Parse and queue steps for ``"chat"``, ``"image"`` or ``"any"``; returns the count.
+    def script(self, scope: object, steps: object, session: Session | None = None) -> int:
+        """Parse and queue steps for ``"chat"``, ``"image"`` or ``"any"`` (of ``session``, else
+        the server's own); returns the count.
 
         Stream faults scripted for ``"image"`` are refused (an image answer is no stream).
         """
@@ -85,11 +116,13 @@ class MockState:
         parsed = parse_steps(steps)
         if where == "image":
             check_image_steps(parsed)
-        return self.scripts.add(where, parsed)
+        return (session or self.own).scripts.add(where, parsed)
 
     def reset(self) -> None:
-        """Empty the journal and the scripts, refill the rate-limit buckets and start the seeded
-        sequences (chaos, latency, garbage) over; handler errors are kept for the teardown check."""
+        """Empty the journal and the scripts, end every session, refill the rate-limit buckets
+        and start the seeded sequences (chaos, latency, garbage) over; handler errors are kept
+        for the teardown check."""
+        self.sessions.clear()
         self.scripts.clear()
         self.journal.clear()
         if self.limiter is not None:

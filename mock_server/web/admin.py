@@ -1,4 +1,5 @@
-"""The admin API (``/__admin/...``): the journal, scripted scenarios and reset, behind a guard.
+"""The admin API (``/__admin/...``): the journal, scripted scenarios, reset and sessions, behind
+a guard; under ``/sessions/{name}`` the journal, scenarios and reset are that session's.
 
 Only loopback clients may use it, unless the mock was started with an admin token, which other
 clients then send as ``Authorization: Bearer <token>`` (compared in constant time).
@@ -9,13 +10,16 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from ..core.config import MockConfig
 from ..core.errors import RequestRefused, StepError
 from ..core.jsonbody import parse_json_strictly
+from ..core.sessions import Session, check_session_name
 from ..core.state import MockState
 from .exchange import error_response, json_response, read_body, refuse
 from .playback import Note
@@ -93,9 +97,26 @@ class Admin:
         )
         return error_response(409, message, "workers", note)
 
+    def _known(self, name: str) -> Session:
+        """The live session named so; a 404 naming it when there is none (reading the admin
+        API does not begin a session: a name nobody used is more likely a mistake)."""
+        session = self.state.sessions.get(check_session_name(name))
+        if session is None:
+            raise RequestRefused("session", f"no live session named {name!r}", status=404)
+        return session
+
+    def _used(self, note: Note) -> Session:
+        """The request's session, begun if new (writing begins one, as a request does)."""
+        if note.session is None:
+            return self.state.own
+        return self.state.sessions.use(note.session)
+
     async def requests(self, request: web.Request, note: Note) -> web.StreamResponse:
         journal = self.state.journal
-        entries = [entry.to_json() for entry in journal.entries()]
+        found = journal.entries()
+        if note.session is not None:
+            found = self._known(note.session).view(found)
+        entries = [entry.to_json() for entry in found]
         data = {
             "requests": entries,
             "count": len(entries),
@@ -105,8 +126,11 @@ class Admin:
         return json_response(200, json.dumps(data).encode())
 
     async def reset(self, request: web.Request, note: Note) -> web.StreamResponse:
-        self.state.reset()
-        return json_response(200, b'{"reset": true}')
+        if note.session is None:
+            self.state.reset()
+            return json_response(200, b'{"reset": true}')
+        self._used(note).reset(self.state.journal.last_id)
+        return json_response(200, json.dumps({"reset": True, "session": note.session}).encode())
 
     async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
         body = await read_body(request, note, self.config.max_body_bytes)
@@ -122,15 +146,63 @@ class Admin:
                 raise StepError(unknown[0], "unknown key (known: endpoint, responses)")
             if "responses" not in data:
                 raise StepError("responses", "is missing")
-            queued = self.state.script(data.get("endpoint", "any"), data["responses"])
+            own = self._used(note)
+            queued = self.state.script(data.get("endpoint", "any"), data["responses"], own)
         except StepError as exc:
             return refuse(exc, note)
-        body = json.dumps({"queued": queued, "pending": len(self.state.scripts)}).encode()
+        body = json.dumps({"queued": queued, "pending": len(own.scripts)}).encode()
         return json_response(200, body)
 
     async def scenarios(self, request: web.Request, note: Note) -> web.StreamResponse:
         pending = [
             {"endpoint": scope, "step": step.to_json()}
-            for scope, step in self.state.scripts.pending()
+            for scope, step in self._scripted(note).scripts.pending()
         ]
         return json_response(200, json.dumps({"pending": pending}).encode())
+
+    def _scripted(self, note: Note) -> Session:
+        return self.state.own if note.session is None else self._known(note.session)
+
+    # --- sessions -------------------------------------------------------------------------------
+
+    async def sessions(self, request: web.Request, note: Note) -> web.StreamResponse:
+        """The live sessions (under a session's prefix: that one), least recently used first."""
+        table = self.state.sessions
+        if note.session is None:
+            live = list(table)
+        else:
+            live = [self._known(note.session)]
+        data = {
+            "sessions": self._describe(live),
+            "max_sessions": table.max_sessions,
+            "idle_seconds": table.idle_seconds,
+        }
+        return json_response(200, json.dumps(data).encode())
+
+    async def session(self, request: web.Request, note: Note) -> web.StreamResponse:
+        (described,) = self._describe([self._known(request.match_info["name"])])
+        return json_response(200, json.dumps(described).encode())
+
+    async def end_session(self, request: web.Request, note: Note) -> web.StreamResponse:
+        name = check_session_name(request.match_info["name"])
+        if not self.state.sessions.end(name):
+            raise RequestRefused("session", f"no live session named {name!r}", status=404)
+        return json_response(200, json.dumps({"ended": name}).encode())
+
+    def _describe(self, live: list[Session]) -> list[dict[str, Any]]:
+        floors = {session.name: session.floor for session in live}
+        counts = Counter(
+            entry.session
+            for entry in self.state.journal.entries()
+            if entry.session in floors and entry.id > floors[entry.session]
+        )
+        table = self.state.sessions
+        return [
+            {
+                "name": session.name,
+                "pending": len(session.scripts),
+                "requests": counts[session.name],
+                "idle_seconds": round(table.idle(session), 3),
+            }
+            for session in live
+        ]

@@ -18,7 +18,7 @@ from websim_core.routing import CHAT_PATH, IMAGE_PATH
 from ..core.config import MockConfig, config_of
 from ..core.state import MockState
 from .admin import Admin, Handler
-from .handlers import Routes
+from .handlers import Route, Routes
 from .internals import FixedRoutes
 from .openapi import openapi_spec
 
@@ -53,9 +53,12 @@ def build_app(state: MockState) -> web.Application:
 
     def add(method: str, path: str, handler: Handler, **kw: Any) -> None:
         route = routes.wrap(handler, **kw)
+        in_session = _in_session(route)
         # A GET route answers HEAD too (aiohttp sends no body), as web.get(allow_head=True).
         for each in ("GET", "HEAD") if method == "GET" else (method,):
             app.router.add_route(each, path, route)
+            # (MockServer's route_fixed_paths takes the fixed ones before the router does.)
+            app.router.add_route(each, "/sessions/{session}" + path, in_session)
             if "{" not in path:
                 fixed.setdefault(path, {})[each] = route
 
@@ -77,6 +80,15 @@ def build_app(state: MockState) -> web.Application:
     return app
 
 
+def _in_session(route: Route) -> Route:
+    """``route`` for the router's ``/sessions/{session}/...`` twin of its path."""
+
+    async def in_session(request: web.Request) -> web.StreamResponse:
+        return await route(request, request.match_info["session"])
+
+    return in_session
+
+
 def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> None:
     guard = admin.guard
     for method, path, handler in (
@@ -84,12 +96,17 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         ("POST", "/__admin/reset", admin.reset),
         ("POST", "/__admin/scenarios", admin.add_scenario),
         ("GET", "/__admin/scenarios", admin.scenarios),
+        ("GET", "/__admin/sessions", admin.sessions),
+        ("GET", "/__admin/sessions/{name}", admin.session),
+        ("DELETE", "/__admin/sessions/{name}", admin.end_session),
     ):
         add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
     for path, allowed in (
         ("/__admin/requests", "GET, HEAD"),
         ("/__admin/reset", "POST"),
         ("/__admin/scenarios", "GET, HEAD, POST"),
+        ("/__admin/sessions", "GET, HEAD"),
+        ("/__admin/sessions/{name}", "GET, HEAD, DELETE"),
     ):
         add("*", path, guard(routes.method_not_allowed(allowed)), journal=False)
 

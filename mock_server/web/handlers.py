@@ -15,12 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from multidict import istr
 
 from websim_core.errors import InvalidRequestError
 
 from ..core.decision import Decider, Decision
 from ..core.errors import FieldError, RequestRefused
 from ..core.images import parse_image_name, render_png
+from ..core.sessions import SESSION_HEADER, SESSION_PREFIX, Session, check_session_name
 from ..core.state import MockState
 from .admin import Handler
 from .exchange import UNREADABLE, error_response, json_response, read_body, refuse, render
@@ -30,7 +32,10 @@ __all__ = ["Route", "Routes"]
 
 logger = logging.getLogger("mock_server")
 
-Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A wrapped route: aiohttp calls it with the request; the session routing (web.internals and
+# the /sessions/{session}/... routes) also passes the session's name from the path.
+Route = Callable[..., Awaitable[web.StreamResponse]]
+_SESSION_HEADER = istr(SESSION_HEADER)
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 _HEALTH_BODY = b'{"status": "ok"}'
 _MAX_ERRORS = 100  # handler exceptions kept for the pytest plugin (the first ones matter)
@@ -56,9 +61,13 @@ class Routes:
         state = self.state
         record = state.journal.record
 
-        async def route(request: web.Request) -> web.StreamResponse:
+        async def route(request: web.Request, session: str | None = None) -> web.StreamResponse:
             note = Note()
             try:
+                if session is None:
+                    session = request.headers.get(_SESSION_HEADER)
+                if session is not None:
+                    note.session = check_session_name(session)
                 response = await handler(request, note)
             except (FieldError, InvalidRequestError) as exc:
                 response = refuse(_field_error(exc), note)
@@ -83,6 +92,7 @@ class Routes:
                     response_body=note.answer,
                     source=note.source,
                     step=note.step,
+                    session=note.session,
                 )
             return response
 
@@ -108,14 +118,22 @@ class Routes:
     # --- inference ------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request, note: Note) -> web.StreamResponse:
-        decision = self.decide.chat(await read_body(request, note, self.limit))
+        body = await read_body(request, note, self.limit)
+        decision = self.decide.chat(body, self._session(note))
         if decision.source == "reply" and decision.events is None and not decision.wait:
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
 
     async def image(self, request: web.Request, note: Note) -> web.StreamResponse:
         body = await read_body(request, note, self.limit)
-        return await self.play(request, note, self.decide.image(body, self._origin(request)))
+        origin = self._origin(request)
+        if note.session is not None:  # a client following the URL stays in its session
+            origin = f"{origin}{SESSION_PREFIX}{note.session}"
+        return await self.play(request, note, self.decide.image(body, origin, self._session(note)))
+
+    def _session(self, note: Note) -> Session | None:
+        """The request's session, begun now if it is new (see docs/sessions.md for why)."""
+        return None if note.session is None else self.state.sessions.use(note.session)
 
     async def play(
         self, request: web.Request, note: Note, decision: Decision

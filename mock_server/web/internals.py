@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from ..core.replies import JSON_TYPE, error_body
+from ..core.sessions import SESSION_PREFIX, split_session_path
 from .exchange import one_line
 
 __all__ = [
@@ -41,8 +42,9 @@ logger = logging.getLogger("mock_server")
 CHECKED_AIOHTTP = ("3.14",)
 
 ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
-# Path -> method ("*" for any other) -> wrapped handler.
-FixedRoutes = dict[str, dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]
+# Path -> method ("*" for any other) -> wrapped handler, called as route(request) or, for a
+# path under /sessions/{name}, route(request, name).
+FixedRoutes = dict[str, dict[str, Callable[..., Awaitable[web.StreamResponse]]]]
 
 
 class AiohttpChanged(RuntimeError):
@@ -113,8 +115,9 @@ def route_fixed_paths(server: web.Server, fixed: FixedRoutes) -> None:
     seventh of the time aiohttp spends on a request. A request to one of the fixed paths (the
     inference endpoints, health, admin...) without an ``Expect`` header goes straight to the
     wrapped handler the router would pick: the route for its method, else the catch-all one.
-    Anything else (image files, unknown paths, ``Expect: 100-continue``) goes to the app's own
-    handler.
+    So does a fixed path under ``/sessions/{name}``, with the session's name (looked for only
+    when the exact lookup misses). Anything else (image files, unknown paths, ``Expect:
+    100-continue``) goes to the app's own handler.
     """
     fallback: ServerHandler | None = getattr(server, "request_handler", None)
     if fallback is None:
@@ -124,10 +127,26 @@ def route_fixed_paths(server: web.Server, fixed: FixedRoutes) -> None:
     # coroutine less per request).
     def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         # The request target as sent is the path itself, usually: no need to parse it then.
-        routes = fixed.get(request.raw_path) or fixed.get(request.rel_url.path_safe)
+        raw = request.raw_path
+        routes = fixed.get(raw)
+        if routes is None:
+            if raw.startswith(SESSION_PREFIX):
+                return in_session(request)
+            routes = fixed.get(request.rel_url.path_safe)
         if routes is None or hdrs.EXPECT in request.headers:
             return fallback(request)
         route = routes.get(request.method) or routes["*"]
-        return route(request)  # type: ignore[arg-type]  # a web.Request: app._make_request
+        return route(request)
+
+    def in_session(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        split = split_session_path(request.raw_path)
+        routes = None if split is None else fixed.get(split[1])
+        if routes is None:  # a query string, %-escapes...: the path as aiohttp reads it
+            split = split_session_path(request.rel_url.path_safe)
+            routes = None if split is None else fixed.get(split[1])
+        if split is None or routes is None or hdrs.EXPECT in request.headers:
+            return fallback(request)  # the router has the /sessions/{session}/... routes too
+        route = routes.get(request.method) or routes["*"]
+        return route(request, split[0])
 
     server.request_handler = handle

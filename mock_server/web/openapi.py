@@ -11,6 +11,7 @@ from typing import Any
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 from .openapi_schemas import components, message_schema, project_id_schema, step_schema
+from .openapi_sessions import SESSION_SCHEMA, in_sessions, session_admin_paths
 
 __all__ = ["openapi_spec"]
 
@@ -275,6 +276,12 @@ def _admin_scenarios() -> dict[str, Any]:
     }
 
 
+def _components() -> dict[str, Any]:
+    parts = components()
+    parts["schemas"]["Session"] = SESSION_SCHEMA
+    return parts
+
+
 def openapi_spec(version: str) -> dict[str, Any]:
     """The document; ``version`` is the package version."""
     project_id = project_id_schema()
@@ -286,13 +293,16 @@ def openapi_spec(version: str) -> dict[str, Any]:
             "description": "A local imitation of the Websim inference API, with an admin API"
             " for scripted answers and a journal of the requests received.",
         },
-        "paths": {
-            CHAT_PATH: _chat_path(project_id),
-            IMAGE_PATH: _image_path(project_id),
-            "/images/{name}": _image_file_path(),
-            "/healthz": _health_path(),
-            "/openapi.json": _document_path(),
-            **_admin_paths(),
-        },
-        "components": components(),
+        "paths": in_sessions(
+            {
+                CHAT_PATH: _chat_path(project_id),
+                IMAGE_PATH: _image_path(project_id),
+                "/images/{name}": _image_file_path(),
+                "/healthz": _health_path(),
+                "/openapi.json": _document_path(),
+                **_admin_paths(),
+                **session_admin_paths(),
+            }
+        ),
+        "components": _components(),
     }

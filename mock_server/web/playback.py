@@ -57,6 +57,7 @@ class Note:
     answer: bytes | None = None
     content_type: str | None = None
     status: int | None = None  # journaled instead of the response's: 0 when none was sent
+    session: str | None = None  # the session's name, once checked (None: the server's own)
 
 
 def _abort(transport: asyncio.Transport) -> None:
