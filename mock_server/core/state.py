@@ -32,8 +32,8 @@ class MockState:
         "latency",
         "latency_rng",
         "limiter",
-        "public_url",
         "own",
+        "public_url",
         "scripts",
         "sessions",
     )

@@ -168,10 +168,7 @@ class Admin:
     async def sessions(self, request: web.Request, note: Note) -> web.StreamResponse:
         """The live sessions (under a session's prefix: that one), least recently used first."""
         table = self.state.sessions
-        if note.session is None:
-            live = list(table)
-        else:
-            live = [self._known(note.session)]
+        live = list(table) if note.session is None else [self._known(note.session)]
         data = {
             "sessions": self._describe(live),
             "max_sessions": table.max_sessions,
