@@ -2,7 +2,8 @@
 
 ``websim-mock`` (or ``python -m mock_server``) serves it; ``MockServer`` runs it inside your
 event loop; ``create_app`` returns the bare ``aiohttp.web.Application``; the ``websim_server``
-pytest fixture is registered by installing the package.
+pytest fixture is registered by installing the package, with ``websim_session``: a session of
+one shared mock per test (``{server}/sessions/{name}``, see docs/sessions.md).
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from __future__ import annotations
 from websim_core import __version__
 
 from .core.config import MockConfig
-from .core.errors import ConfigError, FieldError, MockError, RequestRefused, StepError
+from .core.errors import (
+    ConfigError,
+    FieldError,
+    MockError,
+    RequestRefused,
+    SessionError,
+    StepError,
+)
 from .core.images import image_size
 from .core.journal import JournalEntry
 from .core.replies import BUILTIN_STATUSES, chat_reply
+from .core.sessions import SESSION_HEADER
 from .core.state import MockState
 from .core.steps import (
     FAULT_KINDS,
@@ -33,6 +42,7 @@ from .core.steps import (
     parse_steps,
 )
 from .server import AppServer, MockServer, ThreadedMockServer
+from .session_client import MockSession
 from .web.app import STATE_KEY, build_app, create_app, get_state
 from .web.listen import LenientProtocol, serve
 from .web.wire import HeaderFixer
@@ -40,6 +50,7 @@ from .web.wire import HeaderFixer
 __all__ = [
     "BUILTIN_STATUSES",
     "FAULT_KINDS",
+    "SESSION_HEADER",
     "STATE_KEY",
     "AppServer",
     "ConfigError",
@@ -56,9 +67,11 @@ __all__ = [
     "MockConfig",
     "MockError",
     "MockServer",
+    "MockSession",
     "MockState",
     "ReplyStep",
     "RequestRefused",
+    "SessionError",
     "StatusStep",
     "Step",
     "StepError",

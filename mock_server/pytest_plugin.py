@@ -2,23 +2,32 @@
 
 ``websim_server``: a ``MockServer`` in the test's event loop on a free port; a handler that
 raises fails the test at teardown. ``websim_server_options``: its keywords; override it.
+
+``websim_session``: a session of its own for each test on one mock shared by the whole run
+(``websim_mock_url``: ``$WEBSIM_MOCK_URL`` when set, e.g. a mock started as a CI service, else
+one started in a thread); tests running in parallel (``pytest -n``) never see each other's
+steps or requests. See docs/sessions.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from .server import MockServer
+from .server import MockServer, ThreadedMockServer
+from .session_client import MockSession, session_name_for
 
 try:
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - pytest then says it cannot run the async fixture
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
-__all__ = ["websim_server", "websim_server_options"]
+__all__ = ["websim_mock_url", "websim_server", "websim_server_options", "websim_session"]
+
+MOCK_URL_ENV = "WEBSIM_MOCK_URL"
 
 
 @pytest.fixture
@@ -38,3 +47,28 @@ async def websim_server(websim_server_options: dict[str, Any]) -> AsyncIterator[
     finally:
         await server.close()
     server.raise_errors()
+
+
+@pytest.fixture(scope="session")
+def websim_mock_url() -> Iterator[str]:
+    """The URL of the mock shared by the run: ``$WEBSIM_MOCK_URL``, else one started here (in
+    a thread, per xdist worker) whose handler errors fail the run at its end."""
+    external = os.environ.get(MOCK_URL_ENV)
+    if external:
+        yield external.rstrip("/")
+        return
+    with ThreadedMockServer() as server:
+        yield server.url
+    server.raise_errors()
+
+
+@pytest.fixture
+def websim_session(websim_mock_url: str, request: pytest.FixtureRequest) -> Iterator[MockSession]:
+    """This test's own session on the shared mock: give ``.url`` to the client under test as
+    its base URL; ``.script(endpoint, steps)``, ``.requests``, ``.reset()``. Ended afterwards."""
+    session = MockSession(websim_mock_url, session_name_for(request.node.name))
+    session.reset()  # begins it: its journal is there (empty) before the first request
+    try:
+        yield session
+    finally:
+        session.end()

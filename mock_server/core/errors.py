@@ -3,10 +3,12 @@
 The tree (catch ``MockError`` to catch them all)::
 
     MockError
-    └── FieldError (ValueError)   a value at ``.field`` is wrong: "invalid {field}: {problem}"
-        ├── ConfigError           an option of MockConfig (a keyword, a fixture option, a flag)
-        ├── StepError             a scripted step, its endpoint, a directive, a chaos mix item
-        └── RequestRefused        a request the mock answers with ``.status`` (400, 413, 415)
+    ├── FieldError (ValueError)   a value at ``.field`` is wrong: "invalid {field}: {problem}"
+    │   ├── ConfigError           an option of MockConfig (a keyword, a fixture option, a flag)
+    │   ├── StepError             a scripted step, its endpoint, a directive, a chaos mix item
+    │   └── RequestRefused        a request the mock answers with ``.status`` (400, 404 unknown
+    │                             session, 413, 415, 503 no room for another session)
+    └── SessionError (RuntimeError)  a mock's admin API refused a session call (session_client)
 
 A client-side ``websim_core.errors.InvalidRequestError`` raised while validating a request body
 (the rules are shared with the client) is turned into a 400 by the decision, never raised out.
@@ -14,7 +16,14 @@ A client-side ``websim_core.errors.InvalidRequestError`` raised while validating
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FieldError", "MockError", "RequestRefused", "StepError"]
+__all__ = [
+    "ConfigError",
+    "FieldError",
+    "MockError",
+    "RequestRefused",
+    "SessionError",
+    "StepError",
+]
 
 
 class MockError(Exception):
@@ -45,3 +54,7 @@ class RequestRefused(FieldError):
         super().__init__(field, problem)
         self.status = status
         self.close = close
+
+
+class SessionError(MockError, RuntimeError):
+    """A running mock's admin API refused a call about a session; the message is its answer."""
