@@ -89,7 +89,9 @@ class MockSession:
     def end(self) -> None:
         """End the session on the server (a no-op if it is already gone)."""
         request = urllib.request.Request(
-            f"{self.server_url}/__admin/sessions/{self.name}", method="DELETE", headers=self._headers
+            f"{self.server_url}/__admin/sessions/{self.name}",
+            method="DELETE",
+            headers=self._headers,
         )
         try:
             urllib.request.urlopen(request, timeout=_TIMEOUT).close()  # noqa: S310

@@ -218,7 +218,10 @@ def test_limits_that_are_not_positive_integers_are_refused(option: str, value: o
 def test_an_idle_session_is_forgotten_and_begins_afresh() -> None:
     now = [0.0]
     table = SessionTable(
-        lambda name, at: Session(name, now=at), max_sessions=1, idle_seconds=10, clock=lambda: now[0]
+        lambda name, at: Session(name, now=at),
+        max_sessions=1,
+        idle_seconds=10,
+        clock=lambda: now[0],
     )
     first = table.use("a")
     now[0] = 10.0
