@@ -56,11 +56,12 @@ class MockSession:
             self.url + path, data=data, method=method, headers=self._headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:500].decode("utf-8", "replace")
-            raise SessionError(f"{method} {path} in session {self.name!r}: {exc.code} {detail}")
+            message = f"{method} {path} in session {self.name!r}: {exc.code} {detail}"
+            raise SessionError(message) from None
 
     def script(self, endpoint: str, steps: Iterable[StepLike]) -> int:
         """Queue answers for this session's next requests to ``"chat"``, ``"image"`` or
@@ -94,7 +95,7 @@ class MockSession:
             headers=self._headers,
         )
         try:
-            urllib.request.urlopen(request, timeout=_TIMEOUT).close()  # noqa: S310
+            urllib.request.urlopen(request, timeout=_TIMEOUT).close()
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise SessionError(f"DELETE session {self.name!r}: {exc.code}") from None

@@ -172,3 +172,27 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_session_fixture_without_an_external_mock(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WEBSIM_MOCK_URL", raising=False)
+    pytester.makepyfile(
+        test_sessions=textwrap.dedent(
+            """
+            from websim_core import WebsimClient
+
+            async def test_one(websim_session, websim_mock_url):
+                assert websim_session.url.startswith(websim_mock_url + "/sessions/test_one-")
+                websim_session.script("chat", [{"reply": "mine"}])
+                async with WebsimClient(websim_session.url) as client:
+                    assert await client.chat([{"role": "user", "content": "x"}]) == "mine"
+                assert [r["session"] for r in websim_session.requests] == [websim_session.name]
+
+            def test_two(websim_session):
+                assert websim_session.requests == [] and websim_session.pending == []
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=2)

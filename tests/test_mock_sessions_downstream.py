@@ -48,14 +48,14 @@ def chat(base, text):
     return post(base + CHAT, body)["content"]
 
 
-@pytest.mark.parametrize("i", range(%(tests)d))
+@pytest.mark.parametrize("i", range(TESTS))
 def test_sees_only_its_own(websim_session, i):
     websim_session.script("chat", [{"reply": f"only for {i}"}, {"reply": f"again {i}"}])
     assert chat(websim_session.url, f"first {i}") == f"only for {i}"
     assert chat(websim_session.url, f"second {i}") == f"again {i}"
     third = chat(websim_session.url, f"third {i}")  # no step left: the generated answer
     assert f"third {i}" in third
-    if i %% 20 == 0:  # the image URL keeps a client following it in its session
+    if i % 20 == 0:  # the image URL keeps a client following it in its session
         url = post(websim_session.url + IMAGE, {"project_id": "kx0m131_rzz66qb2xoy7",
                                                  "prompt": f"cat {i}"})["url"]
         assert url.startswith(websim_session.url + "/images/")
@@ -66,7 +66,7 @@ def test_sees_only_its_own(websim_session, i):
     assert seen == [f"first {i}", f"second {i}", f"third {i}"]
     assert {r["session"] for r in websim_session.requests} == {websim_session.name}
     assert websim_session.pending == []
-""" % {"tests": TESTS}
+""".replace("TESTS", str(TESTS))
 
 
 @pytest.fixture
@@ -109,6 +109,7 @@ def test_parallel_tests_on_one_mock_see_only_their_own(
     journal = admin(external_mock + "/__admin/requests")["requests"]
     assert isinstance(journal, list)
     per_session = Counter(entry["session"] for entry in journal)
-    assert len(per_session) == TESTS and None not in per_session
+    assert len(per_session) == TESTS
+    assert None not in per_session
     assert admin(external_mock + "/__admin/sessions")["sessions"] == []  # each test ended its own
     print(f"{TESTS} downstream tests under -n 4 against one mock: {elapsed:.1f} s")

@@ -73,7 +73,8 @@ async def test_image_urls_keep_the_session(base: str) -> None:
 
 async def test_bad_input_gets_json_errors_naming_it(base: str) -> None:
     status, answer = await call("POST", base + "/sessions/a!b" + CHAT_PATH, CHAT)
-    assert status == 400 and "'a!b'" in answer["error"]["message"]
+    assert status == 400
+    assert "'a!b'" in answer["error"]["message"]
     assert answer["error"]["field"] == "session"
     status, answer = await call("POST", base + CHAT_PATH, CHAT, {SESSION_HEADER: "x" * 65})
     assert (status, answer["error"]["field"]) == (400, "session")
@@ -92,7 +93,8 @@ async def test_sessions_are_listed_bounded_and_ended(base: str) -> None:
     for name in ("s1", "s2", "s3"):
         assert (await call("POST", base + f"/sessions/{name}" + CHAT_PATH, CHAT))[0] == 200
     status, answer = await call("POST", base + "/sessions/s4" + CHAT_PATH, CHAT)
-    assert status == 503 and "3 sessions are live" in answer["error"]["message"]
+    assert status == 503
+    assert "3 sessions are live" in answer["error"]["message"]
     _, listed = await call("GET", base + "/__admin/sessions")
     assert [(s["name"], s["requests"]) for s in listed["sessions"]] == [
         ("s1", 1),

@@ -281,3 +281,28 @@ def test_header_fixer_fast_path_frames_the_body() -> None:
     assert repeat.feed(data) is data
     assert repeat.feed(data) is data  # the remembered head
     assert repeat._simple[0] == head
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.one_of(
+            request_lines,
+            st.sampled_from([b"POST /sessions/s1/api HTTP/1.1", b"GET /\nx;: y"]),
+        ),
+        min_size=2,
+        max_size=5,
+    ),
+    st.lists(header_lines, max_size=4),
+    st.binary(max_size=4),
+)
+def test_header_fixer_same_lines_under_other_request_lines(
+    lines: list[bytes], headers: list[bytes], body: bytes
+) -> None:
+    # A client going through sessions: each request's line differs, its header lines do not.
+    block = b"".join(b"\r\n" + h for h in headers) + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+    fast, general = HeaderFixer(), GeneralFixer()
+    for line in lines + lines[::-1]:
+        chunk = line + block + body
+        assert fast.feed(chunk) == general.feed(chunk)
+        assert _state(fast) == _state(general)

@@ -163,6 +163,10 @@ class SessionTable:
     def clear(self) -> None:
         self._live.clear()
 
+    def __contains__(self, name: object) -> bool:
+        """Whether a session of that name is in the table (a name there is a valid one)."""
+        return name in self._live
+
     def __iter__(self) -> Iterator[Session]:
         self.expire(self._clock())
         return iter(list(self._live.values()))

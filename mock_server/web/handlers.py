@@ -60,14 +60,15 @@ class Routes:
         """The one wrapper every handler goes through: errors become JSON, requests are journaled."""
         state = self.state
         record = state.journal.record
+        sessions = state.sessions
 
         async def route(request: web.Request, session: str | None = None) -> web.StreamResponse:
             note = Note()
             try:
                 if session is None:
                     session = request.headers.get(_SESSION_HEADER)
-                if session is not None:
-                    note.session = check_session_name(session)
+                if session is not None:  # (a name in the table was checked when it began)
+                    note.session = session if session in sessions else check_session_name(session)
                 response = await handler(request, note)
             except (FieldError, InvalidRequestError) as exc:
                 response = refuse(_field_error(exc), note)

@@ -109,6 +109,18 @@ def _head_end(data: bytes) -> int:
     return end if end <= MAX_HEAD_BYTES else -1
 
 
+def _same_lines(data: bytes, lines: bytes) -> int:
+    """The size of ``data``'s head if it is a simple request line followed by ``lines`` (a head
+    seen before, from its first CRLF on): what ``_SIMPLE_HEAD_RE`` would say of it; else -1."""
+    end = data.find(b"\r")  # the request line holds no CR or LF
+    if end <= 0 or not lines or not data.startswith(lines, end) or data.find(b"\n", 0, end) >= 0:
+        return -1
+    if data[0] in b"cC" and data[:8].lower() == b"connect ":
+        return -1
+    size = end + len(lines)
+    return size if size <= MAX_HEAD_BYTES else -1
+
+
 class HeaderFixer:
     """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
 
@@ -118,7 +130,8 @@ class HeaderFixer:
         self._buffer = b""  # an incomplete header block
         self._body_left = 0  # body bytes of the current request still to pass through
         self._passthrough = False
-        self._simple = (b"", 0)  # the last simple head seen, and its body length
+        # The last simple head seen, its body length, and where its header lines start.
+        self._simple = (b"", 0, b"")
 
     @property
     def passthrough(self) -> bool:
@@ -130,15 +143,21 @@ class HeaderFixer:
         if not self._buffer and not self._body_left:
             # Fast path: the chunk starts with a simple head and ends within its body (a client
             # sending one request at a time). A client repeats its head (fresh IDs keep the
-            # length), so the last one is compared first; then one regex; else the general loop.
-            head, length = self._simple
-            if not (head and data.startswith(head)):
-                simple = _SIMPLE_HEAD_RE.match(data)
-                if simple is None or simple.end() > MAX_HEAD_BYTES:
-                    return self._feed(data)
-                head, length = data[: simple.end()], int(simple[1] or 0)
-                self._simple = (head, length)
-            left = length - (len(data) - len(head))
+            # length), so the last one is compared first, then its header lines under another
+            # request line (a client going through sessions, /sessions/{name}/...); then one
+            # regex; else the general loop.
+            head, length, lines = self._simple
+            if head and data.startswith(head):
+                size = len(head)
+            else:
+                size = _same_lines(data, lines)
+                if size < 0:
+                    simple = _SIMPLE_HEAD_RE.match(data)
+                    if simple is None or simple.end() > MAX_HEAD_BYTES:
+                        return self._feed(data)
+                    size, length = simple.end(), int(simple[1] or 0)
+                    self._simple = (data[:size], length, data[data.index(b"\r\n") : size])
+            left = length - (len(data) - size)
             if left >= 0:
                 self._body_left = left
                 return data
