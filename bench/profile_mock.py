@@ -235,20 +235,29 @@ async def main_async(args: argparse.Namespace) -> int:
     bare = await bare_target(content, events)
     targets = {"mock": mock, "bare": bare}
     requests = [request_bytes(path, b) for b in bodies(body, args.requests)]
-    warm = requests[: min(2000, len(requests))]
-    for target in targets.values():
-        await drive(target, warm, args.connections, args.batch)
+    loads = dict.fromkeys(targets, requests)
+    if args.sessions:
+        # The same mock's requests, each in one of N sessions in turn (N live sessions).
+        targets["sessions"] = await mock_target({**options, "max_sessions": args.sessions})
+        loads["sessions"] = [
+            request_bytes(f"/sessions/s{i % args.sessions}{path}", b)
+            for i, b in enumerate(bodies(body, args.requests))
+        ]
+    for name, target in targets.items():
+        await drive(target, loads[name][: min(2000, len(requests))], args.connections, args.batch)
+        if name == "sessions":  # every session begun before the measured rounds
+            await drive(target, loads[name][: args.sessions], args.connections, args.batch)
     if args.only:
         # One measured drive of one server, nothing else: run under
         # `valgrind --tool=callgrind` with two --requests values, the difference of the two
         # instruction totals is the instructions per request, repeatable on a busy machine.
-        seconds = await drive(targets[args.only], requests, args.connections, args.batch)
+        seconds = await drive(targets[args.only], loads[args.only], args.connections, args.batch)
         print(f"{args.only} {seconds / len(requests) * 1e6:.2f} us/request")
     elif args.profile:
         target = targets[args.profile]
         profiler = cProfile.Profile()
         profiler.enable()
-        await drive(target, requests, args.connections, args.batch)
+        await drive(target, loads[args.profile], args.connections, args.batch)
         profiler.disable()
         stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
         stats.print_stats(args.top)
@@ -262,15 +271,20 @@ async def main_async(args: argparse.Namespace) -> int:
                 order.reverse()
             for name, target in order:
                 gc.collect()
-                seconds = await drive(target, requests, args.connections, args.batch)
+                seconds = await drive(target, loads[name], args.connections, args.batch)
                 per = seconds / len(requests) * 1e6
                 best[name] = min(best.get(name, per), per)
-                print(f"round {round_ + 1} {name:5} {per:7.2f} us/request", flush=True)
+                print(f"round {round_ + 1} {name:8} {per:7.2f} us/request", flush=True)
         print(
             f"best: mock {best['mock']:.2f} us, bare {best['bare']:.2f} us; "
             f"bare/mock {best['bare'] / best['mock']:.3f} (what the throughput ratio can be "
             "at best, when the server's CPU is the bottleneck)"
         )
+        if "sessions" in best:
+            print(
+                f"in {args.sessions} sessions: {best['sessions']:.2f} us;"
+                f" mock/sessions {best['mock'] / best['sessions']:.3f}"
+            )
     for target in targets.values():
         await target.close()
     return 0
@@ -295,9 +309,18 @@ def main(argv: list[str] | None = None) -> int:
         help="one request in flight at a time (default: one per connection, as under load)",
     )
     parser.add_argument("--mock-args", default="{}", help="MockServer keywords, as JSON")
-    parser.add_argument("--profile", choices=("mock", "bare"), help="cProfile one server instead")
     parser.add_argument(
-        "--only", choices=("mock", "bare"), help="one drive of one server (for callgrind)"
+        "--sessions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also drive the mock with each request in one of N sessions (/sessions/s{i}/...)",
+    )
+    parser.add_argument(
+        "--profile", choices=("mock", "bare", "sessions"), help="cProfile one server instead"
+    )
+    parser.add_argument(
+        "--only", choices=("mock", "bare", "sessions"), help="one drive of one server (callgrind)"
     )
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=40)

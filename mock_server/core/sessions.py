@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, KeysView
 
 from .chaos import Chaos
 from .errors import RequestRefused
@@ -163,9 +163,10 @@ class SessionTable:
     def clear(self) -> None:
         self._live.clear()
 
-    def __contains__(self, name: object) -> bool:
-        """Whether a session of that name is in the table (a name there is a valid one)."""
-        return name in self._live
+    @property
+    def names(self) -> KeysView[str]:
+        """The names in the table, a live view (a name there is a valid one)."""
+        return self._live.keys()
 
     def __iter__(self) -> Iterator[Session]:
         self.expire(self._clock())

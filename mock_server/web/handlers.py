@@ -60,7 +60,7 @@ class Routes:
         """The one wrapper every handler goes through: errors become JSON, requests are journaled."""
         state = self.state
         record = state.journal.record
-        sessions = state.sessions
+        names = state.sessions.names
 
         async def route(request: web.Request, session: str | None = None) -> web.StreamResponse:
             note = Note()
@@ -68,7 +68,7 @@ class Routes:
                 if session is None:
                     session = request.headers.get(_SESSION_HEADER)
                 if session is not None:  # (a name in the table was checked when it began)
-                    note.session = session if session in sessions else check_session_name(session)
+                    note.session = session if session in names else check_session_name(session)
                 response = await handler(request, note)
             except (FieldError, InvalidRequestError) as exc:
                 response = refuse(_field_error(exc), note)
@@ -120,7 +120,9 @@ class Routes:
 
     async def chat(self, request: web.Request, note: Note) -> web.StreamResponse:
         body = await read_body(request, note, self.limit)
-        decision = self.decide.chat(body, self._session(note))
+        name = note.session
+        session = None if name is None else self.state.sessions.use(name)
+        decision = self.decide.chat(body, session)
         if decision.source == "reply" and decision.events is None and not decision.wait:
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)

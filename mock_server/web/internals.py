@@ -138,15 +138,18 @@ def route_fixed_paths(server: web.Server, fixed: FixedRoutes) -> None:
         route = routes.get(request.method) or routes["*"]
         return route(request)
 
+    skip = len(SESSION_PREFIX)
+
     def in_session(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-        split = split_session_path(request.raw_path)
-        routes = None if split is None else fixed.get(split[1])
+        name, slash, rest = request.raw_path[skip:].partition("/")  # (split_session_path)
+        routes = fixed.get(slash + rest)
         if routes is None:  # a query string, %-escapes...: the path as aiohttp reads it
             split = split_session_path(request.rel_url.path_safe)
             routes = None if split is None else fixed.get(split[1])
-        if split is None or routes is None or hdrs.EXPECT in request.headers:
+            name = "" if split is None else split[0]
+        if routes is None or hdrs.EXPECT in request.headers:
             return fallback(request)  # the router has the /sessions/{session}/... routes too
         route = routes.get(request.method) or routes["*"]
-        return route(request, split[0])
+        return route(request, name)
 
     server.request_handler = handle
