@@ -149,6 +149,10 @@ def components() -> dict[str, Any]:
                             "type": "object",
                             "properties": {
                                 "id": {"type": "integer"},
+                                "session": {
+                                    "type": ["string", "null"],
+                                    "description": "the session it came in (null: none)",
+                                },
                                 "time": {"type": "number"},
                                 "method": {"type": "string"},
                                 "path": {"type": "string"},
