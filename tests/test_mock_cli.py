@@ -61,6 +61,8 @@ def test_cli_warns_when_listening_beyond_loopback(
         (["--rate-limit-scope", "user"], "invalid choice"),
         (["--chaos", "0.1", "--cassettes", "x"], "--chaos go with the generated answers"),
         (["--latency-ms", "70000"], "--latency-ms: must be <= 60000"),
+        (["--max-sessions", "0"], "--max-sessions: must be an integer >= 1"),
+        (["--session-idle-seconds", "-5"], "--session-idle-seconds: must be an integer >= 1"),
     ],
 )
 def test_cli_refuses_bad_misbehaviour_flags(
@@ -86,3 +88,11 @@ def test_cli_passes_the_misbehaviour_flags_on() -> None:
     assert options["latency"] == "uniform:1,2"
     assert options["directives"] is True
     MockServer(**options)  # every option is a MockServer keyword
+
+
+def test_cli_passes_the_session_limits_on() -> None:
+    argv = ["--max-sessions", "5", "--session-idle-seconds", "30"]
+    options = cli.mock_options(cli._parser().parse_args(argv))
+    assert (options["max_sessions"], options["session_idle_seconds"]) == (5, 30)
+    server = MockServer(**options)
+    assert (server.state.sessions.max_sessions, server.state.sessions.idle_seconds) == (5, 30)
