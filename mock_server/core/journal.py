@@ -109,7 +109,8 @@ class JournalEntry:
 _PACKED = struct.Struct("<qdIIII")
 _ODD_HEADERS = 0xFFFFFFFF  # header size meaning "kept apart": a name or value holds CRLF
 _NO_ANSWER = 0xFFFFFFFF  # answer size meaning "no body was sent" (None)
-_MAX_SHARED_ANSWERS = 256
+# Answers are shared per session too: room for ~1,000 live sessions' few kinds of answer each.
+_MAX_SHARED_ANSWERS = 4096
 _PACK_EVERY = 64
 
 
