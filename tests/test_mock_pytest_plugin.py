@@ -109,7 +109,7 @@ def test_options_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> 
                 async with aiohttp.ClientSession() as session:
                     async with session.post(websim_server.url + CHAT, data=body) as resp:
                         assert resp.status == 400
-                        assert (await resp.json())["error"]["field"] == "project_id"
+                        assert (await resp.json())["field"] == "project_id"
             """
         )
     )
