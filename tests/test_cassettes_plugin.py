@@ -208,6 +208,12 @@ def test_a_json_body_recorded_against_the_mock_replays_for_the_live_host(
     )
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*"])
+    # gpt4free's legacy 3_15 chat IDs replay unless websim_strict_ids asks for canonical ones.
+    monkeypatch.setenv("PID", "xyz_fedcba987654321")
+    plain_project.runpytest_inprocess(*BLOCK).assert_outcomes(passed=1)
+    strict_ids = plain_project.runpytest_inprocess(*BLOCK, "-o", "websim_strict_ids=true")
+    strict_ids.assert_outcomes(failed=1)
+    strict_ids.stdout.fnmatch_lines(["*this request: project_id 'xyz_fedcba987654321' is not*"])
 
 
 def _one_line_refusal(result: pytest.RunResult, line: str) -> None:
