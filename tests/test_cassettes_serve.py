@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fakes import FakeSleep
+from helpers import COMMITTED_CASSETTES
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer
 from websim_cassettes import (
     REDACTED,
-    cassette_dir,
     check_directory,
     load_cassette,
     make_vcr,
@@ -32,7 +32,7 @@ from websim_core import RateLimitError, RetryPolicy, WebsimClient
 from websim_core.routing import CHAT_PATH
 from websim_core.sse import SSEDecoder, encode_delta, parse_delta
 
-COMMITTED = cassette_dir()
+COMMITTED = COMMITTED_CASSETTES
 HELLO = [{"role": "user", "content": "Hello, how are you?"}]
 
 
