@@ -128,6 +128,36 @@ class Admin:
         body = json.dumps({"queued": queued, "pending": len(self.state.scripts)}).encode()
         return json_response(200, body)
 
+    async def add_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        """One stub or a list, all or none; answers their ids."""
+        body = await read_body(request, note, self.config.max_body_bytes)
+        try:
+            data = parse_json_strictly(body)
+        except ValueError as exc:
+            raise RequestRefused("body", f"is not valid JSON ({exc})") from None
+        try:
+            ids = self.state.add_stubs(data)
+        except StepError as exc:
+            return refuse(exc, note)
+        return json_response(
+            200, json.dumps({"ids": ids, "count": self.state.stubs.count}).encode()
+        )
+
+    async def stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        listed = [stub.to_json() for stub in self.state.stubs.list()]
+        return json_response(200, json.dumps({"stubs": listed}).encode())
+
+    async def delete_stub(self, request: web.Request, note: Note) -> web.StreamResponse:
+        stub_id = request.match_info["id"]
+        if not self.state.stubs.remove(stub_id):
+            return error_response(404, f"no stub with id {stub_id[:80]!r}", "id", note)
+        return json_response(200, json.dumps({"deleted": stub_id}).encode())
+
+    async def clear_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        count = self.state.stubs.count
+        self.state.stubs.clear()
+        return json_response(200, json.dumps({"deleted": count}).encode())
+
     async def scenarios(self, request: web.Request, note: Note) -> web.StreamResponse:
         pending = [
             {"endpoint": scope, "step": step.to_json()}

@@ -24,7 +24,7 @@ from ..core.images import parse_image_name, render_png
 from ..core.state import MockState
 from .admin import Handler
 from .exchange import UNREADABLE, error_response, json_response, read_body, refuse, render
-from .playback import Note, play_fault, send_events
+from .playback import Note, play_fault, send_events, send_paced
 
 __all__ = ["Route", "Routes"]
 
@@ -108,14 +108,16 @@ class Routes:
     # --- inference ------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request, note: Note) -> web.StreamResponse:
-        decision = self.decide.chat(await read_body(request, note, self.limit))
+        body = await read_body(request, note, self.limit)
+        decision = self.decide.chat(body, request.headers)
         if decision.source == "reply" and decision.events is None and not decision.wait:
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
 
     async def image(self, request: web.Request, note: Note) -> web.StreamResponse:
         body = await read_body(request, note, self.limit)
-        return await self.play(request, note, self.decide.image(body, self._origin(request)))
+        decision = self.decide.image(body, self._origin(request), request.headers)
+        return await self.play(request, note, decision)
 
     async def play(
         self, request: web.Request, note: Note, decision: Decision
@@ -129,6 +131,8 @@ class Routes:
             return await play_fault(
                 request, note, decision.fault, decision.body, decision.events, rng
             )
+        if decision.events is not None and decision.gaps is not None:
+            return await send_paced(request, note, decision.events, decision.gaps, decision.headers)
         if decision.events is not None:
             return await send_events(request, note, decision.events, decision.headers)
         return render(decision, note)
