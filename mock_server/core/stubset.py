@@ -200,11 +200,15 @@ class StubSet:
             index = self._indexes[endpoint] = _build(mine)
         return index
 
+    def candidates(self, facts: Facts) -> list[Stub]:
+        """The stubs that could match this request (the others cannot), in precedence order."""
+        found = self._index(facts.endpoint).candidates(facts)
+        found.sort(key=_order)
+        return found
+
     def select(self, facts: Facts) -> Stub | None:
         """The stub that answers this request (counted, and retired after its ``times``)."""
-        candidates = self._index(facts.endpoint).candidates(facts)
-        candidates.sort(key=_order)
-        for stub in candidates:
+        for stub in self.candidates(facts):
             if stub.match.match(facts):
                 stub.answered += 1
                 if stub.times is not None and stub.answered >= stub.times:
