@@ -25,7 +25,7 @@ from .core.chaos import DEFAULT_CHAOS_MIX
 from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
 from .core.errors import ConfigError, StubError
 from .server import AppServer, MockServer, is_loopback_host
-from .stubfiles import read_stub_files, watch_stub_files
+from .stubfiles import read_stub_files, snapshot, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
@@ -269,6 +269,7 @@ def _stub_files(command: argparse.ArgumentParser, args: argparse.Namespace) -> d
     path = Path(args.stubs)
     if not path.exists():
         command.error(f"argument --stubs: no such file or folder: {path}")
+    args.stubs_seen = snapshot(path)  # before reading: a change from here on is reloaded
     try:
         return {"stubs": read_stub_files(path)}
     except StubError as exc:
@@ -312,7 +313,9 @@ async def _serve(
     try:
         async with server:
             if args.stubs is not None and isinstance(server, MockServer):
-                watcher = asyncio.create_task(watch_stub_files(server.state, Path(args.stubs)))
+                watcher = asyncio.create_task(
+                    watch_stub_files(server.state, Path(args.stubs), args.stubs_seen)
+                )
             if worker is None:
                 print(f"websim mock server listening on {server.url}", flush=True)
             else:

@@ -18,7 +18,14 @@ from .core.errors import StubError
 from .core.state import MockState
 from .core.stubs import parse_stubs
 
-__all__ = ["MAX_STUB_FILE_BYTES", "load_stub_files", "read_stub_files", "watch_stub_files"]
+__all__ = [
+    "MAX_STUB_FILE_BYTES",
+    "Snapshot",
+    "load_stub_files",
+    "read_stub_files",
+    "snapshot",
+    "watch_stub_files",
+]
 
 logger = logging.getLogger("mock_server.stubs")
 
@@ -71,9 +78,11 @@ def load_stub_files(state: MockState, path: Path) -> int:
     return len(state.load_stubs(read_stub_files(path)))
 
 
-async def watch_stub_files(state: MockState, path: Path, interval: float = 1.0) -> None:
-    """Reload ``path`` into ``state`` whenever its files change, until cancelled."""
-    seen = snapshot(path)
+async def watch_stub_files(
+    state: MockState, path: Path, seen: Snapshot, interval: float = 1.0
+) -> None:
+    """Reload ``path`` into ``state`` whenever its files differ from ``seen`` (the
+    ``snapshot`` taken before they were last read), until cancelled."""
     while True:
         await asyncio.sleep(interval)
         now = snapshot(path)

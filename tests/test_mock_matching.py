@@ -70,7 +70,9 @@ leaf_matches = st.one_of(
     st.builds(lambda v: {"endpoint": v}, st.sampled_from(["chat", "image", "any"])),
     st.builds(lambda v: {"aspect_ratio": v}, st.sampled_from(["1:1", "16:9"])),
     st.builds(lambda v: {"turns": v}, st.integers(0, 3)),
-    st.builds(lambda lo, hi: {"turns": {"min": lo, "max": lo + hi}}, st.integers(0, 2), st.integers(0, 2)),
+    st.builds(
+        lambda lo, hi: {"turns": {"min": lo, "max": lo + hi}}, st.integers(0, 2), st.integers(0, 2)
+    ),
     st.builds(lambda v: {"roles": v}, st.lists(roles, max_size=3)),
 )
 matches = st.recursive(

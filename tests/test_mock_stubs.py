@@ -36,8 +36,12 @@ ISSUE_EXAMPLE = [
         "match": {"system": {"contains": "echo"}},
         "respond": {"template": "Echo: {{ last_user_message }}"},
     },
-    {"name": "flaky", "times": 2, "match": {"last_user_message": "retry me"},
-     "respond": {"status": 503}},
+    {
+        "name": "flaky",
+        "times": 2,
+        "match": {"last_user_message": "retry me"},
+        "respond": {"status": 503},
+    },
     {
         "name": "cat-picture",
         "match": {"endpoint": "image", "prompt": {"contains": "cat"}},
@@ -48,17 +52,21 @@ ISSUE_EXAMPLE = [
 
 def test_the_issue_example_parses() -> None:
     spam, weather, echo, flaky, cat = parse_stubs(ISSUE_EXAMPLE)
-    assert spam.respond.step == ReplyStep("spam") and spam.endpoint == "chat"
+    assert spam.respond.step == ReplyStep("spam")
+    assert spam.endpoint == "chat"
     assert weather.respond.step == ReplyStep(json.dumps({"city": "Paris", "temp_c": 21}))
     assert (weather.priority, weather.endpoint) == (1, "chat")
-    assert echo.respond.template == "Echo: {{ last_user_message }}" and echo.endpoint == "any"
-    assert flaky.respond.step == StatusStep(503) and flaky.times == 2
+    assert echo.respond.template == "Echo: {{ last_user_message }}"
+    assert echo.endpoint == "any"
+    assert flaky.respond.step == StatusStep(503)
+    assert flaky.times == 2
     assert (cat.respond.step, cat.endpoint) == (ReplyStep("https://example.test/cat.png"), "image")
 
 
 def test_respond_kinds_reuse_the_steps() -> None:
     cut = parse_stub({"respond": {"fault": "stream_cut", "after_events": 2}})
-    assert cut.respond.step == StreamCut(2) and cut.endpoint == "chat"
+    assert cut.respond.step == StreamCut(2)
+    assert cut.endpoint == "chat"
     slow = parse_stub({"respond": {"latency_ms": 250, "stream": {"tokens_per_second": 20}}})
     assert (slow.respond.step, slow.respond.latency_ms) == (None, 250)
     assert slow.respond.pacing == Pacing(tokens_per_second=20)
@@ -70,8 +78,10 @@ def test_respond_kinds_reuse_the_steps() -> None:
     ("data", "field"),
     [
         ([{"respond": {"reply": "ok"}}, {"respond": {"reply": 3}}], "stubs[1].respond.reply"),
-        ([{"match": {"last_user_message": {"regex": "(("}}, "respond": {}}],
-         "stubs[0].match.last_user_message.regex"),
+        (
+            [{"match": {"last_user_message": {"regex": "(("}}, "respond": {}}],
+            "stubs[0].match.last_user_message.regex",
+        ),
         ([{"match": {}}], "stubs[0].respond"),
         ([{"respond": {"reply": "a", "json": 1}}], "stubs[0].respond"),
         ([{"respond": {"status": 99}}], "stubs[0].respond.status"),
@@ -79,8 +89,10 @@ def test_respond_kinds_reuse_the_steps() -> None:
         ([{"respond": {"template": "{% if %}"}}], "stubs[0].respond.template"),
         ([{"respond": {"json": float("nan")}}], "stubs[0].respond.json"),
         ([{"respond": {"latency_ms": -1}}], "stubs[0].respond.latency_ms"),
-        ([{"respond": {"stream": {"events_per_second": 1, "tokens_per_second": 1}}}],
-         "stubs[0].respond.stream"),
+        (
+            [{"respond": {"stream": {"events_per_second": 1, "tokens_per_second": 1}}}],
+            "stubs[0].respond.stream",
+        ),
         ([{"respond": {"stream": {"jitter": 2}}}], "stubs[0].respond.stream.jitter"),
         ([{"respond": {"url": "u"}, "match": {"endpoint": "chat"}}], "stubs[0].respond.url"),
         ([{"respond": {"reply": "r"}, "match": {"endpoint": "image"}}], "stubs[0].respond.reply"),
@@ -124,12 +136,15 @@ def test_a_template_cannot_write_without_bound() -> None:
     st.floats(0, 1),
     st.integers(0, 5),
 )
-def test_pacing_gaps(chunks: int, first: float, tps: float | None, jitter: float, seed: int) -> None:
+def test_pacing_gaps(
+    chunks: int, first: float, tps: float | None, jitter: float, seed: int
+) -> None:
     pacing = Pacing(first_event_ms=first, tokens_per_second=tps, jitter=jitter, seed=seed)
     words = ["two words "] * chunks
     gaps = pacing_gaps(pacing, words, random.Random(seed))
     assert len(gaps) == chunks + 1  # one per event and [DONE]
-    assert gaps[0] == first / 1000 and gaps[-1] == 0.0
+    assert gaps[0] == first / 1000
+    assert gaps[-1] == 0.0
     if tps is not None:
         for gap in gaps[1:-1]:
             assert (1 - jitter) * 2 / tps - 1e-9 <= gap <= (1 + jitter) * 2 / tps + 1e-9

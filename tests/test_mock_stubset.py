@@ -31,11 +31,15 @@ def reply(stub: Stub | None) -> Any:
 
 def test_lowest_priority_wins_then_the_newest() -> None:
     stubs = StubSet()
-    stubs.add(parse_stubs([
-        {"match": {}, "respond": {"reply": "old"}},
-        {"match": {}, "respond": {"reply": "new"}},
-        {"priority": 5, "match": {}, "respond": {"reply": "low"}},
-    ]))
+    stubs.add(
+        parse_stubs(
+            [
+                {"match": {}, "respond": {"reply": "old"}},
+                {"match": {}, "respond": {"reply": "new"}},
+                {"priority": 5, "match": {}, "respond": {"reply": "low"}},
+            ]
+        )
+    )
     assert reply(stubs.select(chat("x"))) == "new"
     stubs.add([parse_stub({"priority": -1, "match": {}, "respond": {"reply": "first"}})])
     assert reply(stubs.select(chat("x"))) == "first"
@@ -50,12 +54,20 @@ def test_times_retires_a_stub() -> None:
 
 def test_endpoints_keep_to_their_own_requests() -> None:
     stubs = StubSet()
-    stubs.add(parse_stubs([
-        {"match": {"prompt": {"contains": "cat"}}, "respond": {"url": "https://x.test/c.png"}},
-        {"match": {"last_user_message": {"contains": "cat"}}, "respond": {"reply": "meow"}},
-    ]))
+    stubs.add(
+        parse_stubs(
+            [
+                {
+                    "match": {"prompt": {"contains": "cat"}},
+                    "respond": {"url": "https://x.test/c.png"},
+                },
+                {"match": {"last_user_message": {"contains": "cat"}}, "respond": {"reply": "meow"}},
+            ]
+        )
+    )
     image = Facts("image", prompt="a cat", aspect_ratio="1:1")
-    assert stubs.select(image) is not None and stubs.select(image).endpoint == "image"  # type: ignore[union-attr]
+    assert stubs.select(image) is not None
+    assert stubs.select(image).endpoint == "image"
     assert reply(stubs.select(chat("a cat"))) == "meow"
 
 
@@ -63,7 +75,8 @@ def test_remove_clear_and_list() -> None:
     stubs = StubSet()
     ids = stubs.add(parse_stubs([{"respond": {"reply": "a"}}, {"respond": {"reply": "b"}}]))
     assert [s.id for s in stubs.list()] == ids
-    assert stubs.remove(ids[1]) and not stubs.remove(ids[1])
+    assert stubs.remove(ids[1])
+    assert not stubs.remove(ids[1])
     assert reply(stubs.select(chat("x"))) == "a"
     stubs.clear()
     assert (stubs.count, stubs.select(chat("x"))) == (0, None)
@@ -79,7 +92,9 @@ def stub_data(draw: st.DrawFn) -> dict[str, Any]:
     op = draw(st.sampled_from(["equals", "contains", "regex", "glob"]))
     value = draw(word)
     if op == "regex":
-        value = draw(st.sampled_from([value, f"{value}+", f"^{value}", f"{value}(x)?", f"[{value}]"]))
+        value = draw(
+            st.sampled_from([value, f"{value}+", f"^{value}", f"{value}(x)?", f"[{value}]"])
+        )
     test: dict[str, Any] = {op: value}
     if draw(st.booleans()):
         test["ignore_case"] = True
@@ -95,8 +110,12 @@ def scan(stubs: StubSet, facts: Facts) -> Stub | None:
 
 
 @SMALL
-@given(st.lists(stub_data(), max_size=12), st.text(alphabet=ALPHABET, max_size=12),
-       st.text(alphabet=ALPHABET, max_size=6), st.booleans())
+@given(
+    st.lists(stub_data(), max_size=12),
+    st.text(alphabet=ALPHABET, max_size=12),
+    st.text(alphabet=ALPHABET, max_size=6),
+    st.booleans(),
+)
 def test_the_index_selects_what_a_scan_selects(
     data: list[dict[str, Any]], text: str, system: str, json: bool
 ) -> None:
@@ -140,7 +159,10 @@ def test_required_literals() -> None:
 def test_a_thousand_literal_stubs_are_not_all_tested_per_request() -> None:
     stubs = StubSet()
     data = [
-        {"match": {"last_user_message": {"contains": f"keyword-{i:04d}"}}, "respond": {"reply": str(i)}}
+        {
+            "match": {"last_user_message": {"contains": f"keyword-{i:04d}"}},
+            "respond": {"reply": str(i)},
+        }
         for i in range(1000)
     ]
     stubs.add(parse_stubs(data))
@@ -148,4 +170,5 @@ def test_a_thousand_literal_stubs_are_not_all_tested_per_request() -> None:
     facts = chat(f"please see keyword-{wanted:04d} now")
     assert len(stubs.candidates(facts)) < 20  # of 1,000
     chosen = stubs.select(facts)
-    assert chosen is not None and chosen.source["respond"]["reply"] == str(wanted)
+    assert chosen is not None
+    assert chosen.source["respond"]["reply"] == str(wanted)
