@@ -102,7 +102,7 @@ def cassette_stubs(cassette: CassetteFile) -> list[dict[str, Any]]:
             continue
         image = request.path == IMAGE_PATH
         match = _image_match(body) if image else _chat_match(body)
-        stub = {
+        stub: dict[str, Any] = {
             "name": f"{cassette.path.stem} #{i + 1}",
             "match": match,
             "respond": _respond(interaction, image),

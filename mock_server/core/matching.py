@@ -75,9 +75,10 @@ class Facts:
 
     @functools.cached_property
     def last_user_message(self) -> str | None:
-        for role, text in reversed(self.pairs):
-            if role == "user":
-                return text
+        # Read without ``pairs``: the usual stub reads only this field, so the others wait.
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return content_text(message.get("content"))
         return None
 
     @functools.cached_property

@@ -101,19 +101,23 @@ def _aspect_ratio(value: object, where: str) -> Predicate:
     return Flag("aspect_ratio", value)
 
 
+def _bound(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    if not (_is_int(value) and 0 <= value <= _MAX_TURNS):  # type: ignore[operator]
+        raise StubError(where, f"must be an integer 0..{_MAX_TURNS}, not {value!r:.40}")
+    assert isinstance(value, int)
+    return value
+
+
 def _turns(value: object, where: str) -> Predicate:
-    if _is_int(value):
-        low = high = value
-    elif isinstance(value, Mapping) and value and set(value) <= {"min", "max"}:
-        low, high = value.get("min"), value.get("max")
+    if isinstance(value, Mapping) and value and set(value) <= {"min", "max"}:
+        low = _bound(value.get("min"), f"{where}.min")
+        high = _bound(value.get("max"), f"{where}.max")
+    elif _is_int(value):
+        low = high = _bound(value, where)
     else:
         raise StubError(where, "must be a number of user messages or {min, max}")
-    for key, bound in (("min", low), ("max", high)):
-        if bound is not None and not (_is_int(bound) and 0 <= bound <= _MAX_TURNS):
-            raise StubError(
-                f"{where}.{key}" if isinstance(value, Mapping) else where,
-                f"must be an integer 0..{_MAX_TURNS}, not {bound!r:.40}",
-            )
     if low is not None and high is not None and low > high:
         raise StubError(where, f"min {low} is above max {high}")
     return Turns(low, high)

@@ -175,6 +175,7 @@ def parse_respond(value: object, where: str = "respond") -> Respond:
     latency = _number(extra.get("latency_ms", 0), f"{where}.latency_ms", 0, MAX_FAULT_MS)
     pacing = _pacing(extra["stream"], f"{where}.stream") if "stream" in extra else None
     template = None
+    step: Step | None
     if kinds and kinds[0] in _TEXT_KINDS:
         allowed = {kinds[0], "headers"}
         for key in rest:

@@ -8,6 +8,7 @@ of its own field texts, so only the stubs that could match are tested, in preced
 
 from __future__ import annotations
 
+import builtins
 import itertools
 from collections import Counter
 from collections.abc import Iterable
@@ -111,10 +112,9 @@ class _Index:
             if folded:
                 text = text.casefold()
             if len(text) - _GRAM < len(table):
-                for gram in _grams(text):
-                    bucket = table.get(gram)
-                    if bucket is not None:
-                        found += bucket
+                # Set intersection runs in C: one Python step per piece found, not per piece.
+                for gram in _grams(text) & table.keys():
+                    found += table[gram]
             else:
                 for gram, bucket in table.items():
                     if gram in text:
@@ -185,7 +185,7 @@ class StubSet:
         self._stubs.clear()
         self._changed()
 
-    def list(self) -> list[Stub]:
+    def list(self) -> builtins.list[Stub]:
         """The stubs in force, in the order they were added."""
         return sorted(self._stubs.values(), key=lambda stub: stub.seq)
 
@@ -200,7 +200,7 @@ class StubSet:
             index = self._indexes[endpoint] = _build(mine)
         return index
 
-    def candidates(self, facts: Facts) -> list[Stub]:
+    def candidates(self, facts: Facts) -> builtins.list[Stub]:
         """The stubs that could match this request (the others cannot), in precedence order."""
         found = self._index(facts.endpoint).candidates(facts)
         found.sort(key=_order)
