@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import CHAT_PATH, ServerProcess, best_of, mock_server_argv, run_load, scenario
-from wiremock import availability
+from wiremock import WireMockServer, availability
 
 CONCURRENCY = 64
 MATCHING_TEXT = "Hello, how are you?"  # in bench's chat body (with a fresh ID after it)
@@ -92,30 +91,11 @@ def start_mock(tmp: Path, count: int) -> ServerProcess:
     return ServerProcess(mock_server_argv(*extra)).start()
 
 
-def start_wiremock(tmp: Path, jar: Path, count: int) -> ServerProcess:
-    root = tmp / "wiremock"
-    (root / "mappings").mkdir(parents=True)
-    (root / "mappings" / "all.json").write_text(json.dumps({"mappings": wiremock_mappings(count)}))
-    from _common import free_port, wait_http_ok
-
-    port = free_port()
-    argv = [
-        shutil.which("java") or "java",
-        "-jar",
-        str(jar),
-        "--port",
-        str(port),
-        "--bind-address",
-        "127.0.0.1",
-        "--root-dir",
-        str(root),
-        "--disable-banner",
-        "--disable-request-logging",
-        "--no-request-journal",
-    ]
-    server = ServerProcess(argv, url=f"http://127.0.0.1:{port}", ready_timeout=120).start()
-    wait_http_ok(server.url + "/__admin/health", timeout=120, interval=0.1)  # type: ignore[operator]
-    return server
+def start_wiremock(jar: Path, count: int) -> ServerProcess:
+    server = WireMockServer(
+        jar, content="", frames=b"", journal_entries=0, stubs=wiremock_mappings(count)
+    )
+    return server.start()
 
 
 def check_answer(url: str, body: bytes) -> None:
@@ -146,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             f"mock, {count} stubs": start_mock(tmp, count) for count in counts
         }
         if jar is not None:
-            servers["WireMock, 1000 mappings"] = start_wiremock(tmp, jar, 1000)
+            servers["WireMock, 1000 mappings"] = start_wiremock(jar, 1000)
         try:
             for server in servers.values():
                 assert server.url is not None

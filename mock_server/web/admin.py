@@ -108,12 +108,16 @@ class Admin:
         self.state.reset()
         return json_response(200, b'{"reset": true}')
 
-    async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
+    async def _json_body(self, request: web.Request, note: Note) -> object:
+        """The request's body as JSON; a 400 (``RequestRefused``) when it is not."""
         body = await read_body(request, note, self.config.max_body_bytes)
         try:
-            data = parse_json_strictly(body)
+            return parse_json_strictly(body)
         except ValueError as exc:
             raise RequestRefused("body", f"is not valid JSON ({exc})") from None
+
+    async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
+        data = await self._json_body(request, note)
         try:
             if not isinstance(data, dict):
                 raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
@@ -130,11 +134,7 @@ class Admin:
 
     async def add_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
         """One stub or a list, all or none; answers their ids."""
-        body = await read_body(request, note, self.config.max_body_bytes)
-        try:
-            data = parse_json_strictly(body)
-        except ValueError as exc:
-            raise RequestRefused("body", f"is not valid JSON ({exc})") from None
+        data = await self._json_body(request, note)
         try:
             ids = self.state.add_stubs(data)
         except StepError as exc:
