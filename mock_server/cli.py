@@ -25,7 +25,7 @@ from .core.chaos import DEFAULT_CHAOS_MIX
 from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
 from .core.errors import ConfigError, StubError
 from .server import AppServer, MockServer, is_loopback_host
-from .stubfiles import read_stub_files, snapshot, watch_stub_files
+from .stubfiles import read_stubs_path, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
@@ -262,18 +262,14 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _stub_files(command: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    """``{"stubs": [...]}`` read from ``--stubs PATH`` (nothing without it); a usage error when
-    a file cannot be read or holds a bad stub."""
+    """``{"stubs": [...]}`` from ``--stubs PATH`` (nothing without it); a usage error if bad."""
     if args.stubs is None:
         return {}
-    path = Path(args.stubs)
-    if not path.exists():
-        command.error(f"argument --stubs: no such file or folder: {path}")
-    args.stubs_seen = snapshot(path)  # before reading: a change from here on is reloaded
     try:
-        return {"stubs": read_stub_files(path)}
+        args.stubs_seen, stubs = read_stubs_path(Path(args.stubs))
     except StubError as exc:
         command.error(f"argument --stubs: {exc}")
+    return {"stubs": stubs}
 
 
 def _flag(name: str) -> str:

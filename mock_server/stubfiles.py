@@ -23,6 +23,7 @@ __all__ = [
     "Snapshot",
     "load_stub_files",
     "read_stub_files",
+    "read_stubs_path",
     "snapshot",
     "watch_stub_files",
 ]
@@ -71,6 +72,15 @@ def read_stub_files(path: Path) -> list[Any]:
         parse_stubs(items, file.name)  # a bad stub named by its file: "stubs.yaml[2].match..."
         stubs.extend(items)
     return stubs
+
+
+def read_stubs_path(path: Path) -> tuple[Snapshot, list[Any]]:
+    """For ``--stubs PATH`` at start: the files' snapshot taken before reading them (a change
+    from then on is reloaded) and their stubs; ``StubError`` when there are none to read."""
+    if not path.exists():
+        raise StubError("stubs", f"no such file or folder: {path}")
+    seen = snapshot(path)
+    return seen, read_stub_files(path)
 
 
 def load_stub_files(state: MockState, path: Path) -> int:

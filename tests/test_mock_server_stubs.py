@@ -184,3 +184,9 @@ def test_the_threaded_server_takes_stubs_too() -> None:
         assert asyncio.run(ask()) == (200, {"content": "threaded"})
         assert handle.remove()
         assert asyncio.run(ask())[1]["content"] != "threaded"
+
+
+async def test_a_json_flag_that_is_not_a_boolean_is_a_400_naming_it() -> None:
+    async with MockServer() as server, aiohttp.ClientSession() as session:
+        status, body = await post(session, server.url + CHAT_PATH, chat("x", json="yes"))
+        assert (status, body["error"]["field"]) == (400, "json")

@@ -96,4 +96,4 @@ def test_the_cli_refuses_a_bad_stubs_file(
     )
     with pytest.raises(SystemExit):
         cli.main(["--stubs", str(tmp_path / "missing.yaml")])
-    assert "no such file" in capsys.readouterr().err
+    assert "argument --stubs: invalid stubs: no such file" in capsys.readouterr().err

@@ -149,3 +149,50 @@ def test_pacing_gaps(
         for gap in gaps[1:-1]:
             assert (1 - jitter) * 2 / tps - 1e-9 <= gap <= (1 + jitter) * 2 / tps + 1e-9
     assert pacing_gaps(pacing, words, random.Random(seed)) == gaps  # seeded: the same again
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "a", "(", "chat", "503"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "match",
+                    "respond",
+                    "reply",
+                    "status",
+                    "fault",
+                    "regex",
+                    "contains",
+                    "turns",
+                    "min",
+                    "json",
+                    "stream",
+                    "times",
+                    "priority",
+                    "template",
+                    "url",
+                    "endpoint",
+                    "all",
+                    "not",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_values)
+def test_any_json_parses_or_is_refused_naming_a_field(value: Any) -> None:
+    """h11's invariant for the stub parser: a stub set, or the one error, never another."""
+    field = "stubs"
+    try:
+        parse_stubs(value)
+    except StubError as exc:
+        field = exc.field
+    assert field.startswith("stubs")
