@@ -18,7 +18,7 @@ from mock_server.core.stubs import Stub, parse_stub, parse_stubs
 from mock_server.core.stubset import StubSet, required_literal
 
 SMALL = settings(max_examples=80, deadline=None)
-ALPHABET = "abcK ſß-"
+ALPHABET = "abcKiı ſß-"
 
 
 def chat(text: str, **kw: Any) -> Facts:
@@ -172,3 +172,20 @@ def test_a_thousand_literal_stubs_are_not_all_tested_per_request() -> None:
     chosen = stubs.select(facts)
     assert chosen is not None
     assert chosen.source["respond"]["reply"] == str(wanted)
+
+
+def test_an_ignore_case_regex_is_not_narrowed_by_casefold() -> None:
+    """re's case rules are not casefold's: "kiwi" ignoring case matches "kıwi" (dotless i)."""
+    stubs = StubSet()
+    stubs.add(
+        parse_stubs(
+            [
+                {
+                    "match": {"last_user_message": {"regex": "kiwi", "ignore_case": True}},
+                    "respond": {"reply": "fruit"},
+                }
+            ]
+        )
+    )
+    assert reply(stubs.select(chat("a KIWI"))) == "fruit"
+    assert reply(stubs.select(chat("a kıwi"))) == "fruit"

@@ -81,7 +81,8 @@ def requirement(match: Predicate) -> tuple[str, str, bool] | None:
         test = part.test
         if test.op in ("equals", "contains"):
             literal = test.value
-        elif test.op == "regex":
+        elif test.op == "regex" and not test.ignore_case:
+            # (Not with ignore_case: re's case rules are not casefold's, "i" matches "ı".)
             literal = required_literal(test.value)
         else:
             continue
