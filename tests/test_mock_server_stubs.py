@@ -65,8 +65,9 @@ async def test_the_admin_api_adds_lists_and_deletes_stubs() -> None:
         async with session.delete(admin) as response:
             assert (await response.json()) == {"deleted": 1}
         assert server.state.stubs.count == 0
-        sources = [entry["response"]["source"] for entry in server.requests]
-        assert sources == ["stub", "stub", "stub"]
+        answered = [(e["response"]["source"], e["response"]["stub"]) for e in server.requests]
+        ids = [added["ids"][0], more["ids"][0], more["ids"][1]]
+        assert answered == [("stub", stub_id) for stub_id in ids]
 
 
 async def test_a_bad_stub_is_refused_whole_and_the_set_stays() -> None:
@@ -106,7 +107,9 @@ async def test_a_failing_template_answers_500_naming_the_stub_and_serving_goes_o
         assert "'broken'" in body["error"]["message"]
         assert "ZeroDivisionError" in body["error"]["message"]
         assert (await post(session, server.url + CHAT_PATH, chat("y")))[0] == 200
-        assert server.requests[0]["response"]["source"] == "stub_error"
+        failed = server.requests[0]["response"]
+        assert (failed["source"], failed["stub"]) == ("stub_error", server.state.stubs.list()[0].id)
+        assert server.requests[1]["response"]["stub"] is None
         assert server.errors == []  # the stub's error, not the mock's
 
 

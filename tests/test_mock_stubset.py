@@ -18,7 +18,7 @@ from mock_server.core.stubs import Stub, parse_stub, parse_stubs
 from mock_server.core.stubset import StubSet, required_literal
 
 SMALL = settings(max_examples=80, deadline=None)
-ALPHABET = "abcKiı ſß-"
+ALPHABET = "abcKi\u0131 ſß-"
 
 
 def chat(text: str, **kw: Any) -> Facts:
@@ -175,7 +175,7 @@ def test_a_thousand_literal_stubs_are_not_all_tested_per_request() -> None:
 
 
 def test_an_ignore_case_regex_is_not_narrowed_by_casefold() -> None:
-    """re's case rules are not casefold's: "kiwi" ignoring case matches "kıwi" (dotless i)."""
+    """re's case rules are not casefold's: "kiwi" ignoring case matches "k\\u0131wi" (dotless i)."""
     stubs = StubSet()
     stubs.add(
         parse_stubs(
@@ -188,4 +188,4 @@ def test_an_ignore_case_regex_is_not_narrowed_by_casefold() -> None:
         )
     )
     assert reply(stubs.select(chat("a KIWI"))) == "fruit"
-    assert reply(stubs.select(chat("a kıwi"))) == "fruit"
+    assert reply(stubs.select(chat("a k\u0131wi"))) == "fruit"

@@ -80,6 +80,7 @@ class Decision:
     close: bool = False
     # Seconds before each event of ``events`` (a stub's stream pacing); None: all at once.
     gaps: tuple[float, ...] | None = None
+    stub: str | None = None  # the id of the stub that answered (or failed to)
 
 
 def refusal(exc: FieldError) -> Decision:
@@ -94,6 +95,14 @@ def _answered(answer: Answer, source: str, step: Step) -> Decision:
     return Decision(
         answer.status, answer.body, answer.content_type, answer.headers, source=source, step=step
     )
+
+
+def _stubbed(decision: Decision, arranged: Arranged) -> Decision:
+    """The decision, naming the stub that answered (for the journal)."""
+    stub = arranged[2]
+    if stub is not None:
+        decision.stub = stub.id
+    return decision
 
 
 class Decider:
@@ -138,7 +147,7 @@ class Decider:
                 headers=headers,
             )
         arranged = self._arrange(Endpoint.CHAT, request.project_id, request.directive, facts)
-        return self._chat(request, arranged, facts)
+        return _stubbed(self._chat(request, arranged, facts), arranged)
 
     def image(self, body: bytes, origin: str, headers: Mapping[str, str] | None = None) -> Decision:
         """The decision for an image request's body; image URLs start with ``origin``."""
@@ -156,7 +165,7 @@ class Decider:
                 headers=headers,
             )
         arranged = self._arrange(Endpoint.IMAGE, request.project_id, request.directive, facts)
-        return self._image(request, origin, arranged, facts)
+        return _stubbed(self._image(request, origin, arranged, facts), arranged)
 
     # --- steps 1 to 5: what arranges the answer -------------------------------------------------
 

@@ -82,7 +82,7 @@ def requirement(match: Predicate) -> tuple[str, str, bool] | None:
         if test.op in ("equals", "contains"):
             literal = test.value
         elif test.op == "regex" and not test.ignore_case:
-            # (Not with ignore_case: re's case rules are not casefold's, "i" matches "ı".)
+            # (Not with ignore_case: re's case rules are not casefold's, "i" matches the dotless "\u0131".)
             literal = required_literal(test.value)
         else:
             continue

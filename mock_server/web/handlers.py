@@ -83,6 +83,7 @@ class Routes:
                     response_body=note.answer,
                     source=note.source,
                     step=note.step,
+                    stub=note.stub,
                 )
             return response
 
@@ -123,7 +124,7 @@ class Routes:
         self, request: web.Request, note: Note, decision: Decision
     ) -> web.StreamResponse:
         """Send what the decision says, after its wait: an answer, a stream or a fault."""
-        note.source, note.step = decision.source, decision.step
+        note.source, note.step, note.stub = decision.source, decision.step, decision.stub
         if decision.wait:
             await asyncio.sleep(decision.wait)
         if decision.fault is not None:

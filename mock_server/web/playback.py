@@ -57,6 +57,7 @@ class Note:
     answer: bytes | None = None
     content_type: str | None = None
     status: int | None = None  # journaled instead of the response's: 0 when none was sent
+    stub: str | None = None  # the id of the stub that answered
 
 
 def _abort(transport: asyncio.Transport) -> None:
