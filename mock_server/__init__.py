@@ -10,7 +10,7 @@ from __future__ import annotations
 from websim_core import __version__
 
 from .core.config import MockConfig
-from .core.errors import ConfigError, FieldError, MockError, RequestRefused, StepError
+from .core.errors import ConfigError, FieldError, MockError, RequestRefused, StepError, StubError
 from .core.images import image_size
 from .core.journal import JournalEntry
 from .core.replies import BUILTIN_STATUSES, chat_reply
@@ -32,7 +32,8 @@ from .core.steps import (
     parse_step,
     parse_steps,
 )
-from .server import AppServer, MockServer, ThreadedMockServer
+from .core.stubs import parse_stubs
+from .server import AppServer, MockServer, StubHandle, ThreadedMockServer
 from .web.app import STATE_KEY, build_app, create_app, get_state
 from .web.listen import LenientProtocol, serve
 from .web.wire import HeaderFixer
@@ -64,6 +65,8 @@ __all__ = [
     "StepError",
     "StreamCut",
     "StreamMalformed",
+    "StubError",
+    "StubHandle",
     "ThreadedMockServer",
     "TruncatedBody",
     "__version__",
@@ -74,5 +77,6 @@ __all__ = [
     "image_size",
     "parse_step",
     "parse_steps",
+    "parse_stubs",
     "serve",
 ]

@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from websim_core import __version__
@@ -22,8 +23,9 @@ from websim_core import __version__
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
 from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
-from .core.errors import ConfigError
+from .core.errors import ConfigError, StubError
 from .server import AppServer, MockServer, is_loopback_host
+from .stubfiles import read_stubs_path, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
@@ -111,6 +113,12 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         type=integer,
         default=DEFAULT_MAX_BODY_BYTES,
         help=f"larger request bodies get a 413 (default {DEFAULT_MAX_BODY_BYTES})",
+    )
+    parser.add_argument(
+        "--stubs",
+        metavar="PATH",
+        help="a YAML or JSON file of stubs, or a folder of them (see docs/stubs.md);"
+        " reloaded whole when a file changes",
     )
     parser.add_argument(
         "--journal-size",
@@ -204,6 +212,8 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
     given += [name for name in ("chaos", "directives") if getattr(args, name)]
     if args.rate_limit_scope != "global":
         given.append("rate_limit_scope")
+    if args.stubs is not None:
+        given.append("stubs")
     if given and (args.cassettes is not None or args.record_to is not None):
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise SystemExit(
@@ -251,6 +261,17 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _stub_files(command: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """``{"stubs": [...]}`` from ``--stubs PATH`` (nothing without it); a usage error if bad."""
+    if args.stubs is None:
+        return {}
+    try:
+        args.stubs_seen, stubs = read_stubs_path(Path(args.stubs))
+    except StubError as exc:
+        command.error(f"argument --stubs: {exc}")
+    return {"stubs": stubs}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -284,8 +305,13 @@ async def _serve(
             stop.set()
 
         loop.add_reader(lifeline, parent_gone)
+    watcher = None
     try:
         async with server:
+            if args.stubs is not None and isinstance(server, MockServer):
+                watcher = asyncio.create_task(
+                    watch_stub_files(server.state, Path(args.stubs), args.stubs_seen)
+                )
             if worker is None:
                 print(f"websim mock server listening on {server.url}", flush=True)
             else:
@@ -293,6 +319,8 @@ async def _serve(
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in signals:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
@@ -316,7 +344,7 @@ def _main_workers(
         command.error(why)
     if args.cassettes is not None or args.record_to is not None:
         command.error("--workers above 1 serves the generated answers, not cassettes")
-    mock_config(command, args, workers=args.workers)  # refuse bad options once, here
+    mock_config(command, args, workers=args.workers, **_stub_files(command, args))  # once, here
     workers = Workers(argv, args.workers, host=args.host, port=args.port, backlog=BACKLOG)
     try:
         workers.start()
@@ -352,9 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main_workers(command, args, argv)
     server = cassette_server(args)  # None: the generated answers
     if server is None:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = _stub_files(command, args)
         if worker is not None:
-            extra = {"workers": worker.count, "worker": worker.index}
+            extra.update(workers=worker.count, worker=worker.index)
         server = MockServer(
             mock_config(command, args, **extra),
             host=args.host,

@@ -37,13 +37,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def websim_server_options() -> dict[str, Any]:
     """Keywords for ``MockServer`` (``seed``, ``strict_ids``, ``latency_ms``, ``rate_limit``,
-    ``chaos``, ``directives``...); override me."""
+    ``chaos``, ``directives``, ``stubs``...); override me."""
     return {}
 
 
 @_async_fixture
 async def websim_server(websim_server_options: dict[str, Any]) -> AsyncIterator[MockServer]:
-    """A running mock Websim: ``.url``, ``.requests``, ``.script(endpoint, steps)``, ``.reset()``."""
+    """A running mock Websim: ``.url``, ``.requests``, ``.script(endpoint, steps)``,
+    ``.stub(match=..., respond=...)``, ``.reset()``."""
     server = MockServer(**websim_server_options)
     await server.start()
     try:

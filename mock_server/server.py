@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from .core.config import MockConfig, config_of
 from .core.journal import JournalEntry
 from .core.state import MockState
 from .core.steps import Step
+from .core.stubset import StubSet
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
@@ -27,6 +28,7 @@ from .web.listen import listening_url, serve
 __all__ = [
     "AppServer",
     "MockServer",
+    "StubHandle",
     "ThreadedMockServer",
     "is_loopback_host",
 ]
@@ -187,8 +189,28 @@ class MockServer(AppServer):
         """
         self.state.script(endpoint, list(steps))
 
+    def stub(
+        self,
+        *,
+        match: Mapping[str, Any] | None = None,
+        respond: Mapping[str, Any],
+        name: str | None = None,
+        priority: int = 0,
+        times: int | None = None,
+    ) -> StubHandle:
+        """Answer the requests ``match`` picks with ``respond`` until removed (or reset).
+
+        ``server.stub(match={"last_user_message": {"contains": "hi"}}, respond={"reply": "yo"})``;
+        a bad stub raises ``StubError`` naming the field. The handle's ``remove()`` takes it out.
+        """
+        data: dict[str, Any] = {"match": dict(match or {}), "respond": dict(respond)}
+        extra = {"name": name, "priority": priority or None, "times": times}
+        data.update({key: value for key, value in extra.items() if value is not None})
+        (stub_id,) = self.state.add_stubs(data)
+        return StubHandle(stub_id, self.state.stubs)
+
     def reset(self) -> None:
-        """Empty the journal and the scripts."""
+        """Empty the journal and the scripts; the standing stubs (``stubs=``) are put back."""
         self.state.reset()
 
     @property
@@ -214,6 +236,23 @@ class MockServer(AppServer):
             if more and hasattr(first, "add_note"):
                 first.add_note(f"(and {more} more exception(s) in the websim mock's handlers)")
             raise first
+
+
+class StubHandle:
+    """A stub put in force by ``server.stub(...)``: its ``id``, ``answered`` and ``remove()``."""
+
+    def __init__(
+        self, stub_id: str, stubs: StubSet, run: Callable[[Callable[[], Any]], Any] | None = None
+    ) -> None:
+        self.id = stub_id
+        self._stubs = stubs
+        # Where the set may be changed: the server's loop (ThreadedMockServer passes its own).
+        self._run = run or (lambda fn: fn())
+
+    def remove(self) -> bool:
+        """Take the stub out; False when it was gone already (removed, retired or reset)."""
+        removed: bool = self._run(lambda: self._stubs.remove(self.id))
+        return removed
 
 
 class ThreadedMockServer:
@@ -300,6 +339,24 @@ class ThreadedMockServer:
 
     def script(self, endpoint: str, steps: Iterable[StepLike]) -> None:
         self._on_loop(self._server().script, endpoint, list(steps))
+
+    def stub(
+        self,
+        *,
+        match: Mapping[str, Any] | None = None,
+        respond: Mapping[str, Any],
+        name: str | None = None,
+        priority: int = 0,
+        times: int | None = None,
+    ) -> StubHandle:
+        """``MockServer.stub``, from any thread."""
+        server = self._server()
+        handle: StubHandle = self._on_loop(
+            lambda: server.stub(
+                match=match, respond=respond, name=name, priority=priority, times=times
+            )
+        )
+        return StubHandle(handle.id, server.state.stubs, self._on_loop)
 
     def reset(self) -> None:
         self._on_loop(self._server().reset)

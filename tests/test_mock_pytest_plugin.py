@@ -188,3 +188,37 @@ def test_without_pytest_asyncio_the_fixture_says_what_to_install(pytester: pytes
     )
     assert "INTERNALERROR" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+def readme_section(title: str) -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_the_readme_stubs_examples_pass(pytester: pytest.Pytester, index: int) -> None:
+    """The three downstream test files in README.md's "Stubs" section, run as they are."""
+    examples = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme_section("Stubs"), re.S)
+        if "def test_" in b
+    ]
+    assert len(examples) == 3
+    pytester.makepyfile(**{f"test_readme_stubs_{index}": examples[index]})
+    result = run(pytester)
+    result.assert_outcomes(passed=examples[index].count("\nasync def test_"))
+
+
+def test_the_readme_stubs_file_format_parses() -> None:
+    import yaml
+
+    from mock_server.core.stubs import parse_stubs
+
+    [block] = re.findall(r"```yaml\n(.*?)```", readme_section("Stubs"), re.S)
+    assert [stub.name for stub in parse_stubs(yaml.safe_load(block))] == [
+        "spam-classifier",
+        "weather",
+        "echo",
+        "flaky",
+        "cat-picture",
+    ]

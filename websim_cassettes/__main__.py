@@ -1,7 +1,8 @@
 """``websim-cassettes`` / ``python -m websim_cassettes``: check, record, list.
 
 ``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
-cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios.
+cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios;
+``stubs CASSETTE`` prints the mock stubs (YAML) that answer a cassette's requests as recorded.
 """
 
 from __future__ import annotations
@@ -59,7 +60,28 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
     record.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
     sub.add_parser("list", help="the scenarios, one per cassette")
+    stubs = sub.add_parser(
+        "stubs", help="print mock stubs (YAML) answering a cassette's requests as recorded"
+    )
+    stubs.add_argument("cassette", type=Path, help="a cassette file")
     return parser
+
+
+def _stubs(path: Path) -> int:
+    import yaml
+
+    from .files import CassetteLoadError, load_cassette
+    from .tostubs import cassette_stubs
+
+    try:
+        cassette = load_cassette(path)
+    except (OSError, CassetteLoadError) as exc:
+        print(f"websim-cassettes stubs: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    stubs = cassette_stubs(cassette)
+    print(f"# websim-mock --stubs: {len(stubs)} stub(s) from {path.name}")
+    print(yaml.safe_dump(stubs, sort_keys=False, allow_unicode=True, width=100), end="")
+    return 0
 
 
 def _check(directory: str | None, *, strict_ids: bool) -> int:
@@ -88,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return _check(args.directory, strict_ids=args.strict_ids)
+    if args.command == "stubs":
+        return _stubs(args.cassette)
     if args.command == "list":
         from .scenarios import SCENARIOS
 

@@ -14,6 +14,7 @@ from .chaos import parse_mix
 from .errors import ConfigError, StepError
 from .latency import MAX_LATENCY_MS, parse_latency
 from .ratelimit import RATE_SCOPES, parse_rate
+from .stubs import parse_stubs
 
 __all__ = [
     "DEFAULT_JOURNAL_BODY_BYTES",
@@ -79,6 +80,8 @@ class MockConfig:
     # seed + worker (the answers themselves only depend on seed).
     workers: int = 1
     worker: int = 0
+    # Stubs in force from the start (their JSON form: one or a list); a reset restores them.
+    stubs: Any = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.seed):
@@ -99,6 +102,11 @@ class MockConfig:
         _int_at_least("max_body_bytes", self.max_body_bytes, 1)
         _int_at_least("journal_size", self.journal_size, 0)
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
+        if self.stubs is not None:
+            try:
+                parse_stubs(self.stubs)
+            except StepError as exc:
+                raise ConfigError(exc.field, exc.problem) from None
 
     def _check_latency(self) -> None:
         ms = self.latency_ms

@@ -6,6 +6,7 @@ The tree (catch ``MockError`` to catch them all)::
     └── FieldError (ValueError)   a value at ``.field`` is wrong: "invalid {field}: {problem}"
         ├── ConfigError           an option of MockConfig (a keyword, a fixture option, a flag)
         ├── StepError             a scripted step, its endpoint, a directive, a chaos mix item
+        │   └── StubError         a stub (its match or respond), from a file, the admin API or Python
         └── RequestRefused        a request the mock answers with ``.status`` (400, 413, 415)
 
 A client-side ``websim_core.errors.InvalidRequestError`` raised while validating a request body
@@ -14,7 +15,7 @@ A client-side ``websim_core.errors.InvalidRequestError`` raised while validating
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FieldError", "MockError", "RequestRefused", "StepError"]
+__all__ = ["ConfigError", "FieldError", "MockError", "RequestRefused", "StepError", "StubError"]
 
 
 class MockError(Exception):
@@ -36,6 +37,10 @@ class ConfigError(FieldError):
 
 class StepError(FieldError):
     """A scripted step (or its endpoint, a directive, a chaos outcome) is not valid."""
+
+
+class StubError(StepError):
+    """A stub is not valid; ``field`` is its path (``stubs[2].match.last_user_message.regex``)."""
 
 
 class RequestRefused(FieldError):

@@ -52,6 +52,7 @@ class JournalEntry:
     response_body: bytes | None
     source: str
     step: Step | None = None
+    stub: str | None = None  # the id of the stub that answered
 
     @property
     def headers(self) -> dict[str, str]:
@@ -98,6 +99,7 @@ class JournalEntry:
                 "body_encoding": answer_encoding,
                 "source": self.source,
                 "step": None if self.step is None else self.step.to_json(),
+                "stub": self.stub,
             },
         }
 
@@ -162,6 +164,7 @@ class Journal:
         response_body: bytes | None = None,
         source: str = "reply",
         step: Step | None = None,
+        stub: str | None = None,
     ) -> int:
         """Add an entry (its body cut to ``max_body`` bytes); returns its id."""
         entry_id = self._next_id
@@ -181,6 +184,7 @@ class Journal:
                 response_body,
                 source,
                 step,
+                stub,
             )
         )
         if len(pending) >= _PACK_EVERY:
@@ -206,14 +210,17 @@ class Journal:
             response_body,
             source,
             step,
+            stub,
         ) in pending:
             target = path.encode("utf-8", "surrogatepass")
             block = b"\r\n".join(chain.from_iterable(raw_headers))
             block_size = len(block)
-            answer: tuple[Any, ...] = (method, endpoint, status, response_type, source, step)
+            answer: tuple[Any, ...] = (method, endpoint, status, response_type, source, step, stub)
             if raw_headers and block.count(b"\r\n") != 2 * len(raw_headers) - 1:
                 block, block_size, answer = b"", _ODD_HEADERS, (*answer, raw_headers)
-            elif step is None:  # hashable: share the answer with the entries answered alike
+            elif (
+                step is None and stub is None
+            ):  # hashable: share the answer with the entries answered alike
                 answer = shared.setdefault(answer, answer)
                 if len(shared) > _MAX_SHARED_ANSWERS:
                     shared.clear()
@@ -235,7 +242,7 @@ class Journal:
             start = _PACKED.size + path_size
             path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
             if block_size == _ODD_HEADERS:
-                raw_headers = answer[6]
+                raw_headers = answer[7]
                 block_size = 0
             else:
                 fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
@@ -246,7 +253,7 @@ class Journal:
                 end -= response_size
                 response_body = packed[end:]
             body = packed[start + block_size : end]
-            method, endpoint, status, response_type, source, step = answer[:6]
+            method, endpoint, status, response_type, source, step, stub = answer[:7]
             out.append(
                 JournalEntry(
                     entry_id,
@@ -262,6 +269,7 @@ class Journal:
                     response_body,
                     source,
                     step,
+                    stub,
                 )
             )
         return out

@@ -31,6 +31,7 @@ __all__ = [
     "chat_reply",
     "digest",
     "error_body",
+    "json_reply",
     "split_chunks",
     "sse_events",
     "status_answer",
@@ -197,6 +198,18 @@ def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, 
     conversation = _conversation_json(pairs)  # ASCII: lone surrogates are escaped, not an error
     compose = _compose_cached if len(conversation) <= _CACHED_KEY_CHARS else _compose
     return compose(seed, conversation, _last_said(pairs))  # last: derived, so the key holds
+
+
+def json_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The content answering ``"json": true``: a JSON object built from the conversation
+    (the generated reply, the last user message, the number of turns); same input, same text."""
+    pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
+    document = {
+        "reply": chat_answer(seed, messages)[0],
+        "you_wrote": _printable(_last_said(pairs)),
+        "turns": sum(1 for role, _ in pairs if role == "user"),
+    }
+    return json.dumps(document, ensure_ascii=False)
 
 
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:

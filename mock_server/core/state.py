@@ -14,6 +14,8 @@ from .queue import ScriptQueue
 from .ratelimit import RateLimiter, RateScope, parse_rate
 from .seeds import seeded_random
 from .steps import check_image_steps, parse_scope, parse_steps
+from .stubs import parse_stubs
+from .stubset import StubSet
 
 __all__ = ["MockState"]
 
@@ -33,6 +35,8 @@ class MockState:
         "limiter",
         "public_url",
         "scripts",
+        "standing",
+        "stubs",
     )
 
     def __init__(
@@ -42,6 +46,11 @@ class MockState:
         # Where image URLs point when a request has no usable Host header; set once listening.
         self.public_url = config.public_url
         self.scripts = ScriptQueue()
+        self.stubs = StubSet()
+        # The stubs a reset goes back to: the configured ones, or the last file loaded.
+        self.standing: object = config.stubs
+        if config.stubs is not None:
+            self.stubs.add(parse_stubs(config.stubs))
         # With several workers nobody could read a worker's journal (the admin API refuses).
         journal_size = config.journal_size if config.workers == 1 else 0
         self.journal = Journal(journal_size, config.journal_body_bytes)
@@ -87,10 +96,22 @@ class MockState:
             check_image_steps(parsed)
         return self.scripts.add(where, parsed)
 
+    def add_stubs(self, data: object) -> list[str]:
+        """Parse one stub or a list (all or none: ``StubError``) and put them in force; their ids."""
+        return self.stubs.add(parse_stubs(data))
+
+    def load_stubs(self, data: object) -> list[str]:
+        """Replace the whole set with these (a stubs file, read again); a reset comes back here."""
+        parsed = parse_stubs(data)
+        self.standing = data
+        return self.stubs.replace(parsed)
+
     def reset(self) -> None:
-        """Empty the journal and the scripts, refill the rate-limit buckets and start the seeded
-        sequences (chaos, latency, garbage) over; handler errors are kept for the teardown check."""
+        """Empty the journal and the scripts, put back the standing stubs (those configured or
+        loaded from a file), refill the rate-limit buckets and start the seeded sequences
+        (chaos, latency, garbage) over; handler errors are kept for the teardown check."""
         self.scripts.clear()
+        self.stubs.replace(parse_stubs(self.standing) if self.standing is not None else ())
         self.journal.clear()
         if self.limiter is not None:
             self.limiter.reset()

@@ -108,12 +108,16 @@ class Admin:
         self.state.reset()
         return json_response(200, b'{"reset": true}')
 
-    async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
+    async def _json_body(self, request: web.Request, note: Note) -> object:
+        """The request's body as JSON; a 400 (``RequestRefused``) when it is not."""
         body = await read_body(request, note, self.config.max_body_bytes)
         try:
-            data = parse_json_strictly(body)
+            return parse_json_strictly(body)
         except ValueError as exc:
             raise RequestRefused("body", f"is not valid JSON ({exc})") from None
+
+    async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
+        data = await self._json_body(request, note)
         try:
             if not isinstance(data, dict):
                 raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
@@ -127,6 +131,32 @@ class Admin:
             return refuse(exc, note)
         body = json.dumps({"queued": queued, "pending": len(self.state.scripts)}).encode()
         return json_response(200, body)
+
+    async def add_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        """One stub or a list, all or none; answers their ids."""
+        data = await self._json_body(request, note)
+        try:
+            ids = self.state.add_stubs(data)
+        except StepError as exc:
+            return refuse(exc, note)
+        return json_response(
+            200, json.dumps({"ids": ids, "count": self.state.stubs.count}).encode()
+        )
+
+    async def stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        listed = [stub.to_json() for stub in self.state.stubs.list()]
+        return json_response(200, json.dumps({"stubs": listed}).encode())
+
+    async def delete_stub(self, request: web.Request, note: Note) -> web.StreamResponse:
+        stub_id = request.match_info["id"]
+        if not self.state.stubs.remove(stub_id):
+            return error_response(404, f"no stub with id {stub_id[:80]!r}", "id", note)
+        return json_response(200, json.dumps({"deleted": stub_id}).encode())
+
+    async def clear_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
+        count = self.state.stubs.count
+        self.state.stubs.clear()
+        return json_response(200, json.dumps({"deleted": count}).encode())
 
     async def scenarios(self, request: web.Request, note: Note) -> web.StreamResponse:
         pending = [

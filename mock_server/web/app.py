@@ -84,12 +84,18 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         ("POST", "/__admin/reset", admin.reset),
         ("POST", "/__admin/scenarios", admin.add_scenario),
         ("GET", "/__admin/scenarios", admin.scenarios),
+        ("POST", "/__admin/stubs", admin.add_stubs),
+        ("GET", "/__admin/stubs", admin.stubs),
+        ("DELETE", "/__admin/stubs", admin.clear_stubs),
+        ("DELETE", "/__admin/stubs/{id}", admin.delete_stub),
     ):
         add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
     for path, allowed in (
         ("/__admin/requests", "GET, HEAD"),
         ("/__admin/reset", "POST"),
         ("/__admin/scenarios", "GET, HEAD, POST"),
+        ("/__admin/stubs", "GET, HEAD, POST, DELETE"),
+        ("/__admin/stubs/{id}", "DELETE"),
     ):
         add("*", path, guard(routes.method_not_allowed(allowed)), journal=False)
 

@@ -24,7 +24,7 @@ from ..core.images import parse_image_name, render_png
 from ..core.state import MockState
 from .admin import Handler
 from .exchange import UNREADABLE, error_response, json_response, read_body, refuse, render
-from .playback import Note, play_fault, send_events
+from .playback import Note, play_fault, send_events, send_paced
 
 __all__ = ["Route", "Routes"]
 
@@ -83,6 +83,7 @@ class Routes:
                     response_body=note.answer,
                     source=note.source,
                     step=note.step,
+                    stub=note.stub,
                 )
             return response
 
@@ -108,20 +109,22 @@ class Routes:
     # --- inference ------------------------------------------------------------------------------
 
     async def chat(self, request: web.Request, note: Note) -> web.StreamResponse:
-        decision = self.decide.chat(await read_body(request, note, self.limit))
+        body = await read_body(request, note, self.limit)
+        decision = self.decide.chat(body, request.headers)
         if decision.source == "reply" and decision.events is None and not decision.wait:
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
 
     async def image(self, request: web.Request, note: Note) -> web.StreamResponse:
         body = await read_body(request, note, self.limit)
-        return await self.play(request, note, self.decide.image(body, self._origin(request)))
+        decision = self.decide.image(body, self._origin(request), request.headers)
+        return await self.play(request, note, decision)
 
     async def play(
         self, request: web.Request, note: Note, decision: Decision
     ) -> web.StreamResponse:
         """Send what the decision says, after its wait: an answer, a stream or a fault."""
-        note.source, note.step = decision.source, decision.step
+        note.source, note.step, note.stub = decision.source, decision.step, decision.stub
         if decision.wait:
             await asyncio.sleep(decision.wait)
         if decision.fault is not None:
@@ -129,6 +132,8 @@ class Routes:
             return await play_fault(
                 request, note, decision.fault, decision.body, decision.events, rng
             )
+        if decision.events is not None and decision.gaps is not None:
+            return await send_paced(request, note, decision.events, decision.gaps, decision.headers)
         if decision.events is not None:
             return await send_events(request, note, decision.events, decision.headers)
         return render(decision, note)

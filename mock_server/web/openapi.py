@@ -10,7 +10,7 @@ from typing import Any
 
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
-from .openapi_schemas import components, message_schema, project_id_schema, step_schema
+from .openapi_schemas import components, message_schema, project_id_schema, step_schema, stub_schema
 
 __all__ = ["openapi_spec"]
 
@@ -67,6 +67,11 @@ def _chat_path(project_id: dict[str, Any]) -> dict[str, Any]:
                                     "items": message,
                                 },
                                 "stream": {"type": "boolean"},
+                                "json": {
+                                    "type": "boolean",
+                                    "description": "JSON output mode: the content is a JSON"
+                                    " document (Websim's websim.chat.completions.create json)",
+                                },
                             },
                         }
                     }
@@ -199,6 +204,8 @@ def _admin_paths() -> dict[str, Any]:
         "/__admin/requests": _admin_requests(),
         "/__admin/reset": _admin_reset(),
         "/__admin/scenarios": _admin_scenarios(),
+        "/__admin/stubs": _admin_stubs(),
+        "/__admin/stubs/{id}": _admin_stub(),
     }
 
 
@@ -217,7 +224,7 @@ def _admin_requests() -> dict[str, Any]:
 def _admin_reset() -> dict[str, Any]:
     return {
         "post": {
-            "summary": "Empty the journal and the scripts (admin: loopback, or the admin token)",
+            "summary": "Empty the journal and the scripts, put back the standing stubs (admin)",
             "responses": {
                 "200": _json({"type": "object"}, "Done"),
                 **_errors(401, 403, 409),
@@ -272,6 +279,60 @@ def _admin_scenarios() -> dict[str, Any]:
                 **_errors(401, 403, 409),
             },
         },
+    }
+
+
+_ADMIN_ERRORS = (401, 403, 409)
+
+
+def _admin_stubs() -> dict[str, Any]:
+    stub = stub_schema()
+    ids = {"type": "object", "properties": {"ids": {"type": "array"}, "count": {"type": "integer"}}}
+    return {
+        "post": {
+            "summary": "Put stubs in force: one or a list, all or none; answers their ids (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [stub, {"type": "array", "items": stub}]}
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(ids, "Added"),
+                **_errors(400, *_ADMIN_ERRORS, 413),
+            },
+        },
+        "get": {
+            "summary": "The stubs in force, with their ids and answer counts (admin)",
+            "responses": {
+                "200": _json({"type": "object"}, "The stubs"),
+                **_errors(*_ADMIN_ERRORS),
+            },
+        },
+        "delete": {
+            "summary": "Remove every stub (admin)",
+            "responses": {
+                "200": _json({"type": "object"}, "Removed"),
+                **_errors(*_ADMIN_ERRORS),
+            },
+        },
+    }
+
+
+def _admin_stub() -> dict[str, Any]:
+    return {
+        "delete": {
+            "summary": "Remove one stub by its id (admin)",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json({"type": "object"}, "Removed"),
+                **_errors(404, *_ADMIN_ERRORS),
+            },
+        }
     }
 
 

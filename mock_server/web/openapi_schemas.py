@@ -12,7 +12,7 @@ from websim_core.protocol import KNOWN_ROLES
 from ..core.replies import BUILTIN_STATUSES
 from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS
 
-__all__ = ["components", "message_schema", "project_id_schema", "step_schema"]
+__all__ = ["components", "message_schema", "project_id_schema", "step_schema", "stub_schema"]
 
 
 def _fault_schemas() -> list[dict[str, Any]]:
@@ -119,6 +119,58 @@ def step_schema() -> dict[str, Any]:
         " truncated_body (full Content-Length, part of the body), delay, dribble (the answer in"
         " slow pieces), stream_cut (some events, then close without [DONE]), stream_malformed"
         f" (a non-JSON event in the stream). Durations are capped at {MAX_FAULT_MS} ms.",
+    }
+
+
+def stub_schema() -> dict[str, Any]:
+    """A stub: ``match`` (a request pattern) and ``respond`` (see docs/stubs.md)."""
+    text_test = {
+        "oneOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "properties": {
+                    **{op: {"type": "string"} for op in ("equals", "contains", "regex", "glob")},
+                    "ignore_case": {"type": "boolean"},
+                },
+            },
+        ]
+    }
+    match = {
+        "type": "object",
+        "properties": {
+            "endpoint": {"enum": ["chat", "image", "any"]},
+            **{
+                name: text_test
+                for name in ("last_user_message", "system", "any_message", "prompt", "project_id")
+            },
+            "turns": {"oneOf": [{"type": "integer"}, {"type": "object"}]},
+            "roles": {"type": "array", "items": {"type": "string"}},
+            "json": {"type": "boolean"},
+            "stream": {"type": "boolean"},
+            "aspect_ratio": {"type": "string"},
+            "headers": {"type": "object", "additionalProperties": text_test},
+            "all": {"type": "array"},
+            "any": {"type": "array"},
+            "not": {"type": "object"},
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "required": ["respond"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "priority": {"type": "integer", "description": "lower wins; ties: the newest"},
+            "times": {"type": "integer", "minimum": 1},
+            "match": match,
+            "respond": {
+                "type": "object",
+                "description": "one of reply, json, url, template, status or fault, with"
+                " headers, latency_ms and stream pacing (see docs/stubs.md)",
+            },
+        },
     }
 
 
