@@ -126,7 +126,7 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "misbehaviour (off by default; see the README's 'Misbehaviour on demand')"
+        "misbehaviour (off by default; see docs/misbehaviour.md)"
     )
     group.add_argument(
         "--latency",

@@ -209,7 +209,7 @@ async def test_a_rate_limited_call_says_it_is_retrying(
 
 
 @pytest.mark.parametrize(
-    "module, prog",
+    ("module", "prog"),
     [
         ("websim_core", "websim"),
         ("mock_server", "websim-mock"),

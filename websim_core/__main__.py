@@ -7,8 +7,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from .client import WebsimClient
 from . import __version__
+from .client import WebsimClient
 from .errors import WebsimError
 from .pipes import reader_gone
 from .protocol import DEFAULT_ASPECT_RATIO
