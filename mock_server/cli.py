@@ -125,9 +125,7 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "misbehaviour (off by default; see docs/misbehaviour.md)"
-    )
+    group = parser.add_argument_group("misbehaviour (off by default; see docs/misbehaviour.md)")
     group.add_argument(
         "--latency",
         metavar="MODEL",
