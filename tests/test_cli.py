@@ -11,10 +11,13 @@ import importlib.metadata
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 from fakes import FakeWebsim, Reply
 
+from mock_server.cli import main as mock_main
+from websim_cassettes.__main__ import main as cassettes_main
 from websim_core.__main__ import main
 from websim_core.pipes import READER_GONE
 
@@ -209,23 +212,17 @@ async def test_a_rate_limited_call_says_it_is_retrying(
 
 
 @pytest.mark.parametrize(
-    ("module", "prog"),
-    [
-        ("websim_core", "websim"),
-        ("mock_server", "websim-mock"),
-        ("websim_cassettes", "websim-cassettes"),
-    ],
+    ("command", "prog"),
+    [(main, "websim"), (mock_main, "websim-mock"), (cassettes_main, "websim-cassettes")],
 )
-def test_every_command_says_its_version(module: str, prog: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", module, "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == f"{prog} {importlib.metadata.version('websim-harness')}\n"
+def test_every_command_says_its_version(
+    command: Callable[[list[str]], int], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        command(["--version"])
+    assert info.value.code == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (f"{prog} {importlib.metadata.version('websim-harness')}\n", "")
 
 
 @pytest.mark.parametrize(
