@@ -105,8 +105,9 @@ def test_ctrl_c_with_an_answer_in_flight_stops_promptly_and_quietly() -> None:
             proc.kill()
             proc.communicate()
     assert (proc.returncode, out.count("\n"), err) == (0, 0, "")
-    # The delay step holds the answer 5 s; aiohttp's graceful wait would have been 4 s.
-    assert took < 1.5, f"stopped {took:.2f} s after SIGINT"
+    # The delay step holds the answer a minute. aiohttp's graceful wait alone would be 4 s; the
+    # bound leaves room for the interpreter's exit on a loaded machine (1.6 s seen at load 16).
+    assert took < 3.5, f"stopped {took:.2f} s after SIGINT"
 
 
 def _post(url: str, body: object) -> bytes:
