@@ -84,7 +84,7 @@ IMAGE_STEPS: tuple[Any, ...] = tuple(
 
 CONN, FORMAT = "WebsimConnectionError", "ResponseFormatError"
 # fault -> what chat(), stream_chat() and generate_image() raise (None: they succeed), as
-# documented in README ("Misbehaviour on demand"); tests/test_fault_matrix.py checks each cell.
+# documented in docs/misbehaviour.md; tests/test_fault_matrix.py checks each cell.
 FAULTS: dict[str, dict[str, str | None]] = {
     "connection_reset": {"chat": CONN, "stream": CONN, "image": CONN},
     "empty_response": {"chat": CONN, "stream": CONN, "image": CONN},

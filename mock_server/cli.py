@@ -32,6 +32,10 @@ from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 __all__ = ["main", "mock_config", "mock_options"]
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Ctrl-C wants the prompt back: an answer still in flight (a scripted delay, a dribble) gets
+# this long, then its connection is closed. aiohttp waits up to twice the runner's timeout
+# (once for the handler, once after cancelling it), so the library default of 2 s was 4 s here.
+STOP_GRACE = 0.1
 
 
 def _port(text: str) -> int:
@@ -129,9 +133,7 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "misbehaviour (off by default; see the README's 'Misbehaviour on demand')"
-    )
+    group = parser.add_argument_group("misbehaviour (off by default; see docs/misbehaviour.md)")
     group.add_argument(
         "--latency",
         metavar="MODEL",
@@ -221,15 +223,23 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
         )
 
 
-def _warn_if_exposed(host: str) -> None:
-    if not is_loopback_host(host):
-        print(
-            f"websim-mock: warning: listening on {host or 'every interface'} exposes the mock"
-            " beyond this machine; the admin API still answers loopback clients only, unless"
-            " --admin-token is given",
-            file=sys.stderr,
-            flush=True,
-        )
+def _warn_if_exposed(host: str, admin_token: str | None) -> None:
+    if is_loopback_host(host):
+        return
+    if admin_token:
+        admin = "other clients that send 'Authorization: Bearer <the admin token>'"
+    else:
+        admin = "no other client (set --admin-token or WEBSIM_MOCK_ADMIN_TOKEN to let one in)"
+    print(
+        f"websim-mock: warning: listening on {host or 'every interface'} exposes the mock"
+        f" beyond this machine; the admin API answers loopback clients and {admin}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _admin_token(args: argparse.Namespace) -> str | None:
+    return args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None
 
 
 def mock_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,7 +267,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "chaos": args.chaos,
         "chaos_mix": args.chaos_mix,
         "directives": args.directives,
-        "admin_token": args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
+        "admin_token": _admin_token(args),
     }
 
 
@@ -306,6 +316,7 @@ async def _serve(
 
         loop.add_reader(lifeline, parent_gone)
     watcher = None
+    server.shutdown_timeout = STOP_GRACE
     try:
         async with server:
             if args.stubs is not None and isinstance(server, MockServer):
@@ -372,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _refuse_with_cassettes(args)
     worker = WorkerSpec.parse(args.worker_of) if args.worker_of else None
     if worker is None:
-        _warn_if_exposed(args.host)
+        _warn_if_exposed(args.host, _admin_token(args))
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -74,7 +74,8 @@ class AppServer:
         self._sock = sock
         self._lenient = lenient_headers
         self._access_log = access_log
-        self._shutdown_timeout = shutdown_timeout
+        # Seconds an answer in flight gets to finish when the server closes (read by start()).
+        self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
         self.url = ""
@@ -91,7 +92,7 @@ class AppServer:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
-        runner = web.AppRunner(self.app, shutdown_timeout=self._shutdown_timeout, **options)
+        runner = web.AppRunner(self.app, shutdown_timeout=self.shutdown_timeout, **options)
         await runner.setup()
         try:
             self._set_up(runner)

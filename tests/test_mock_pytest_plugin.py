@@ -166,9 +166,9 @@ def test_each_test_gets_a_fresh_server(pytester: pytest.Pytester) -> None:
 
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
-    """The downstream test file shown in README.md's "The mock server" section, run as is."""
+    """The downstream test file shown in README.md's "The pytest fixture" section, run as is."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## The mock server", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("\n## The pytest fixture", 1)[1].split("\n## ", 1)[0]
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)

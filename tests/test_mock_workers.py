@@ -133,6 +133,24 @@ def test_stateful_admin_endpoints_answer_409_naming_the_limit(two_workers: Start
     assert _call(url + CHAT_PATH, "POST", body)[0] == 200
 
 
+def test_a_second_server_on_the_port_refuses_as_a_single_process_does(
+    two_workers: Started,
+) -> None:
+    port = two_workers.url.rsplit(":", 1)[1]
+    for workers in ("2", "1"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mock_server", "--port", port, "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1, workers
+        said = f"websim-mock: error: cannot listen on 127.0.0.1:{port}: "
+        assert result.stderr.startswith(said), workers
+        assert "address already in use" in result.stderr.lower()
+        assert result.stdout == ""
+
+
 def test_workers_stop_when_their_parent_dies(two_workers: Started) -> None:
     workers = two_workers.workers
     assert all(_running(pid) for pid in workers)

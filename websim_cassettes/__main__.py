@@ -12,6 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from websim_core import __version__
+from websim_core.pipes import reader_gone
+
 __all__ = ["main"]
 
 
@@ -19,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="websim-cassettes", description="Check and re-record the Websim vcrpy cassettes."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate cassettes against the protocol, find secrets")
     check.add_argument(
@@ -100,6 +104,15 @@ def _check(directory: str | None, *, strict_ids: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        code = _command(args)
+        sys.stdout.flush()  # inside the try: `websim-cassettes list | head -1` is no error
+    except BrokenPipeError:
+        return reader_gone()
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         import vcr  # noqa: F401
     except ImportError:

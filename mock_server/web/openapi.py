@@ -118,6 +118,11 @@ def _image_path(project_id: dict[str, Any]) -> dict[str, Any]:
                                     "type": "string",
                                     "pattern": "^[0-9]{1,6}:[0-9]{1,6}$",
                                     "default": "1:1",
+                                    "description": "W:H with positive integers (at most six"
+                                    " digits each): any such ratio, 4:3 too, is an image of"
+                                    " that shape, longer side 256 px. Clients were seen"
+                                    " sending 1:1, 16:9, 9:16, 21:9 and 9:21; anything else"
+                                    " (0:1, 4x3, wide) is a 400 naming aspect_ratio.",
                                 },
                             },
                         }
