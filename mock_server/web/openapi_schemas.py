@@ -15,6 +15,7 @@ from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS, STREAM_FAULTS
 __all__ = [
     "aspect_ratio_schema",
     "components",
+    "headers_schema",
     "message_schema",
     "not_blank_schema",
     "project_id_schema",
