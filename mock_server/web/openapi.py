@@ -103,7 +103,12 @@ def _inference_answers(facts: _Facts, answer: dict[str, Any]) -> dict[str, Any]:
         bad += " (this server runs --strict-ids: canonical IDs only)"
     if facts.directives:
         bad += ", or a message that starts like an in-band directive but is not a valid one"
-    rate = "429 with 'Rate limit exceeded' and Retry-After (this server runs --rate-limit)"
+    rate = {
+        "description": "Rate limited (this server runs --rate-limit): come back after"
+        " Retry-After seconds",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        "content": {"text/plain": {"schema": {"const": "Rate limit exceeded"}}},
+    }
     scripted = (
         "Whatever a scripted step (POST /__admin/scenarios)"
         + (", an in-band directive" if facts.directives else "")
@@ -116,7 +121,7 @@ def _inference_answers(facts: _Facts, answer: dict[str, Any]) -> dict[str, Any]:
         "200": answer,
         **_body_errors(facts, bad),
         "405": _error("wrong method (the Allow header names the right one)"),
-        **({"429": {"description": rate}} if facts.rate_limited else {}),
+        **({"429": rate} if facts.rate_limited else {}),
         "default": {"description": scripted, "content": {"*/*": {"schema": {}}}},
     }
 
