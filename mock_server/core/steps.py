@@ -107,8 +107,7 @@ def _integral(value: object) -> object:
 def _check_param(value: object, where: str, lo: int, hi: int, integer: bool) -> int | float:
     """``value`` if it is a number (an integer when ``integer``) in ``lo..hi``; else StepError."""
     what = "an integer" if integer else "a number"
-    if integer:
-        value = _integral(value)
+    value = _integral(value) if integer else value
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -280,10 +279,9 @@ def _parse_headers(value: object, where: str) -> tuple[tuple[str, str], ...]:
 
 def _parse_status(value: object, where: str) -> int:
     value = _integral(value)
-    if isinstance(value, float):
-        raise StepError(where, f"must be an integer HTTP status, not {value!r:.40}")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StepError(where, f"must be an integer HTTP status, not {type_name(value)}")
+        shown = f"{value!r:.40}" if isinstance(value, float) else type_name(value)
+        raise StepError(where, f"must be an integer HTTP status, not {shown}")
     if not 200 <= value <= 599:
         raise StepError(where, f"must be between 200 and 599, not {value}")
     return value
@@ -336,12 +334,8 @@ def _fault_class(name: object, where: str) -> type[FaultStep]:
 def _fault_step(data: Mapping[str, Any], where: str) -> Step:
     cls = _fault_class(data["fault"], f"{where}.fault")
     _check_keys(data, frozenset({"fault", *cls.limits}), where)
-    params = {
-        name: _check_param(data[name], f"{where}.{name}", lo, hi, integer)
-        for name, (lo, hi, integer) in cls.limits.items()
-        if name in data
-    }
-    return cls(**params)
+    at = f"{where}."
+    return cls(**{k: _check_param(data[k], at + k, *v) for k, v in cls.limits.items() if k in data})
 
 
 # The key that names a step's kind, and its parser.
