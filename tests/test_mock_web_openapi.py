@@ -61,8 +61,10 @@ def _schema(config: MockConfig, server: ThreadedMockServer) -> Any:
 def _failures(schema: Any) -> list[str]:
     """Run schemathesis's engine (what `schemathesis run` runs): every failure and error."""
     found: list[str] = []
+    cases = 0
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, st_events.ScenarioFinished):
+            cases += len(event.recorder.cases)
             for nodes in event.recorder.checks.values():
                 found += [
                     f"{event.label}: {node.failure_info.failure.title}\n"
@@ -72,6 +74,8 @@ def _failures(schema: Any) -> list[str]:
                 ]
         elif isinstance(event, (st_events.NonFatalError, st_events.FatalError)):
             found.append(f"{getattr(event, 'label', '')}: {event.info}")
+    if cases < 20:  # a run that sent (almost) nothing proves nothing
+        found.append(f"only {cases} cases were run")
     return found
 
 
