@@ -135,7 +135,7 @@ async def _forward(request: web.Request) -> web.StreamResponse:
         )
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         message = f"upstream {proxy.upstream} unreachable: {exc or type(exc).__name__}"
-        return web.json_response({"error": {"message": message}}, status=502)
+        return web.json_response({"message": message, "field": None}, status=502)
     chunks: list[bytes] = []
     async with upstream:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)

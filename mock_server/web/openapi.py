@@ -107,7 +107,7 @@ def _inference_answers(facts: _Facts, answer: dict[str, Any]) -> dict[str, Any]:
         "description": "Rate limited (this server runs --rate-limit): come back after"
         " Retry-After seconds",
         "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
-        "content": {"text/plain": {"schema": {"const": "Rate limit exceeded"}}},
+        "content": {"application/json": {"schema": _ERROR}},
     }
     scripted = (
         "Whatever a scripted step (POST /__admin/scenarios)"
