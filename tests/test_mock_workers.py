@@ -223,7 +223,7 @@ def test_worker_spec_round_trips() -> None:
 
 
 def test_openapi_states_the_409() -> None:
-    paths = openapi_spec("x")["paths"]
+    paths = openapi_spec("x", MockConfig(workers=2))["paths"]
     for path, method in (
         ("/__admin/requests", "get"),
         ("/__admin/reset", "post"),

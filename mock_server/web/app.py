@@ -7,7 +7,6 @@ builds one over an existing state (``MockServer`` shares its state with its app 
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +19,7 @@ from ..core.state import MockState
 from .admin import Admin, Handler
 from .handlers import Routes
 from .internals import FixedRoutes
-from .openapi import openapi_spec
+from .openapi import openapi_body
 
 __all__ = ["FIXED_ROUTES_KEY", "STATE_KEY", "build_app", "create_app", "get_state"]
 
@@ -33,12 +32,6 @@ def get_state(app: web.Application) -> MockState:
     return app[STATE_KEY]
 
 
-@functools.cache
-def openapi_body() -> bytes:
-    """The OpenAPI document: the same for every app, so built once (most of build_app's time)."""
-    return json.dumps(openapi_spec(__version__), indent=1).encode()
-
-
 def build_app(state: MockState) -> web.Application:
     """The application over an existing state (``MockServer`` uses this to share it)."""
     app = web.Application(
@@ -48,7 +41,8 @@ def build_app(state: MockState) -> web.Application:
         handler_args={"auto_decompress": False},
     )
     app[STATE_KEY] = state
-    routes = Routes(state, openapi_body)
+    # Built on the first GET /openapi.json, then cached per configuration (not per app).
+    routes = Routes(state, functools.partial(openapi_body, __version__, state.config))
     fixed: FixedRoutes = {}
 
     def add(method: str, path: str, handler: Handler, **kw: Any) -> None:
