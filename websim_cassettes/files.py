@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +33,7 @@ __all__ = [
     "provenance",
     "provenance_header",
     "read_provenance",
+    "remove_stale_temps",
     "stage_file",
     "stamp_provenance",
     "write_atomic",
@@ -272,6 +275,30 @@ def stage_file(dest: Path, text: str) -> Path:
             os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+# stage_file's names: ".<dest name>.<8 random chars>.tmp" (tempfile.mkstemp's random part).
+_STAGED = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(
+    directory: str | os.PathLike[str], *, older_than: float = 60.0
+) -> list[Path]:
+    """Remove the temporary files ``stage_file`` left in ``directory`` (a writer killed before
+    its rename), if older than ``older_than`` seconds (a live writer's are younger). Only files
+    of that pattern are touched; returns what was removed."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for path in root.iterdir():
+        if _STAGED.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > older_than:
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def cassette_paths(directory: str | os.PathLike[str]) -> list[Path]:
