@@ -60,6 +60,21 @@ _SECRET_WORDS = frozenset(
     }
 )
 # "<word> key" pairs (Ocp-Apim-Subscription-Key, X-Api-Key, private_key); "key" alone is not.
+# A word ending so is one too, whatever was glued before it (refreshtoken, xapikey, sessionid).
+_SECRET_ENDINGS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "sessionid",
+    "privatekey",
+    "accesskey",
+    "secretkey",
+    "subscriptionkey",
+    "signature",
+    "credentials",
+)
 _KEY_WORDS = frozenset({"api", "access", "private", "secret", "subscription", "signing", "master"})
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
@@ -105,7 +120,7 @@ class SecretFinding:
 def is_sensitive_name(name: str) -> bool:
     """True for a header, field or parameter name whose value is likely a credential."""
     words = [w.lower() for w in _WORD.findall(name)]
-    if any(w in _SECRET_WORDS for w in words):
+    if any(w in _SECRET_WORDS or w.endswith(_SECRET_ENDINGS) for w in words):
         return True
     return any(a in _KEY_WORDS and b == "key" for a, b in itertools.pairwise(words))
 
