@@ -69,7 +69,7 @@ def nested(draw: st.DrawFn, name: str, value: Any) -> Any:
     """``{name: value}`` at a drawn depth inside objects and lists."""
     node: Any = {name: value}
     for _ in range(draw(st.integers(0, 4))):
-        node = draw(st.sampled_from(("obj", "list"))) == "obj" and {"inner": node} or [node]
+        node = {"inner": node} if draw(st.booleans()) else [node]
     return node
 
 

@@ -216,7 +216,7 @@ async def test_stale_temporary_files_are_removed_on_start(
     os.utime(mine_not, (old, old))
     async with ProxyServer(url, tmp_path):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, mine_not.name])
+    assert sorted(os.listdir(tmp_path)) == sorted([fresh.name, mine_not.name])
 
 
 async def test_a_gzip_request_body_goes_upstream_as_sent(
@@ -252,7 +252,7 @@ async def test_health_and_admin_are_answered_here_not_forwarded(
         answer: Any = await response.json()
     assert response.status == (200 if path == "/healthz" else 404)
     assert fake.received == []
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
     if path != "/healthz":
         assert "not forwarded" in answer["error"]["message"]
 
@@ -271,7 +271,7 @@ async def test_an_upstream_gzip_bomb_reaches_the_client_but_not_the_cassette(
         session.post(proxy.url + CHAT_PATH, json=CHAT) as response,
     ):
         assert await response.read() == bomb
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
     assert any("not recorded" in r.getMessage() for r in caplog.records)
 
 
