@@ -175,3 +175,17 @@ def test_a_gzip_bomb_is_refused_after_decoding_no_more_than_the_limit() -> None:
         decoded_body(bomb, "gzip", 1 << 20)
     assert decoded_body(gzip.compress(b"small"), "gzip", 1 << 20) == (b"small", True)
     assert decoded_body(b"not gzip", "gzip", 1 << 20) == (b"not gzip", False)
+
+
+def test_each_secret_pattern_is_skipped_only_when_its_literal_is_absent() -> None:
+    from websim_cassettes.secrets import _LITERALS, SECRET_PATTERNS
+
+    assert {kind for kind, _ in SECRET_PATTERNS} == set(_LITERALS)
+    samples = [_shaped(shape, "Abcdefghij0123456789xyzAB") for shape in SHAPES]
+    samples += ["AKIAABCDEFGHIJKLMNOP", "AIza" + "x" * 35, "xoxb-1234567890-abcdefghij"]
+    samples += ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"]
+    samples += ["Basic dXNlcjpwYXNzd29yZA==", "github_pat_" + "a" * 30, "pk_test_abcdefghijkl"]
+    for kind, pattern in SECRET_PATTERNS:
+        for sample in samples:
+            for match in pattern.finditer(sample):
+                assert any(literal in match.group(0) for literal in _LITERALS[kind]), kind

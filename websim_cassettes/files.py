@@ -243,14 +243,16 @@ def dump_cassette(
     return provenance_header(provenance) + text if provenance else text
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
 
     A crash or an interrupt leaves either the old file or the new one, never a partial file.
+    ``durable=False`` skips the fsync: still all-or-nothing for any reader and if the process is
+    killed, but a power cut may lose the newest write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stage_file(path, text)
+    tmp = stage_file(path, text, durable=durable)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -259,7 +261,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def stage_file(dest: Path, text: str) -> Path:
+def stage_file(dest: Path, text: str, *, durable: bool = True) -> Path:
     """``text`` written and synced to a new temporary file next to ``dest``, for a rename onto it.
 
     If writing fails the temporary file is removed; once it is returned, it is the caller's.
@@ -268,8 +270,9 @@ def stage_file(dest: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
