@@ -150,3 +150,37 @@ def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:
     other = committed.lookup("POST", CHAT_PATH, body, cassette="chat_500.yaml")
     assert isinstance(other, Miss)
     assert other.closest[0]["cassette"] == "chat_500.yaml"
+
+
+def test_a_miss_compares_a_bounded_number_of_recordings_and_still_finds_the_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from websim_cassettes import CassetteFile, Interaction, RecordedRequest, RecordedResponse
+    from websim_cassettes import index as index_module
+
+    system = {"role": "system", "content": "You are terse."}
+
+    def question(i: int, verb: str = "squared") -> list[dict[str, str]]:
+        return [system, {"role": "user", "content": f"What is {i} {verb}?"}]
+
+    items = [
+        Interaction(
+            RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(question(i))),
+            RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+        )
+        for i in range(2000)
+    ]
+    index = ReplayIndex()
+    index.add_cassette(CassetteFile(Path("big.yaml"), items))
+    compared = []
+    real = index_module.body_differences
+    monkeypatch.setattr(
+        index_module, "body_differences", lambda a, b: compared.append(1) or real(a, b)
+    )
+    miss = index.lookup("POST", CHAT_PATH, _chat([*question(1234), OTTERS[0]]))
+    assert isinstance(miss, Miss)
+    assert len(compared) <= 64
+    assert miss.closest[0]["interaction"] == 1234
+    assert miss.closest[0]["differences"]
