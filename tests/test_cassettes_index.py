@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -184,3 +185,33 @@ def test_a_miss_compares_a_bounded_number_of_recordings_and_still_finds_the_near
     assert len(compared) <= 64
     assert miss.closest[0]["interaction"] == 1234
     assert miss.closest[0]["differences"]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "headers", "problem"),
+    [
+        (42, "OK", {}, "status 42"),
+        (1000, "OK", {}, "status 1000"),
+        (200, "OK\r\nX-Injected: 1", {}, "reason"),
+        (200, "OK", {"X-Note": ["a\r\nSet-Cookie: b"]}, "header 'X-Note'"),
+        (200, "OK", {"Bad Name": ["a"]}, "not an HTTP token"),
+    ],
+)
+def test_a_response_that_cannot_be_sent_is_refused_at_load_naming_file_and_interaction(
+    tmp_path: Any, status: int, reason: str, headers: dict[str, list[str]], problem: str
+) -> None:
+    from websim_cassettes import Interaction, RecordedRequest, RecordedResponse, dump_cassette
+    from websim_cassettes.files import CassetteLoadError
+
+    good = Interaction(
+        RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(OTTERS)),
+        RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+    )
+    bad = Interaction(good.request, RecordedResponse(status, reason, headers, b"{}"))
+    (tmp_path / "broken.yaml").write_text(dump_cassette([good, bad]), encoding="utf-8")
+    with pytest.raises(CassetteLoadError) as caught:
+        ReplayIndex.from_directory(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'broken.yaml'}: interaction 1: ")
+    assert problem in message

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "MAX_ALIAS_NODES",
     "PROVENANCE_KEY",
     "CassetteFile",
     "CassetteLoadError",
@@ -140,6 +141,48 @@ def _response(raw: Any) -> RecordedResponse:
     )
 
 
+# What aliases may add to a cassette, counted in YAML nodes once each alias is expanded. vcrpy
+# copies what an alias points to, so a 600-byte "billion laughs" became minutes and gigabytes.
+MAX_ALIAS_NODES = 100_000
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s]", re.M)
+
+
+def _check_aliases(text: str) -> None:
+    """Raise ``CassetteLoadError`` if aliases expand to more than ``MAX_ALIAS_NODES`` nodes.
+
+    Reads parser events only (nothing is built), and only when the text has an anchor at all.
+    """
+    if _ANCHOR.search(text) is None:
+        return
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, nodes inside so far]
+    added = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor, 1)
+            added += size
+            open_nodes[-1][1] += size
+            if added > MAX_ALIAS_NODES:
+                raise CassetteLoadError(
+                    f"its YAML aliases expand to over {MAX_ALIAS_NODES:,} nodes "
+                    "(an alias bomb?); vcrpy never writes such a file"
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            open_nodes[-1][1] += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            open_nodes.append([event.anchor, 1])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = size
+            open_nodes[-1][1] += size
+
+
 def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     """Load a YAML cassette with vcrpy's deserializer; ``CassetteLoadError`` if it cannot."""
     from vcr.serialize import deserialize
@@ -151,7 +194,10 @@ def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteLoadError(f"cannot read: {exc}") from None
     try:
+        _check_aliases(text)
         requests, responses, *_metadata = deserialize(text, yamlserializer)
+    except CassetteLoadError:
+        raise
     except Exception as exc:  # vcrpy and PyYAML raise many kinds; all mean "not a cassette"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CassetteLoadError(f"vcrpy cannot load it: {type(exc).__name__}: {first}") from None

@@ -10,6 +10,7 @@ import difflib
 import itertools
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,14 @@ from typing import Any, Literal
 
 from websim_core.routing import endpoint_of_path
 
-from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
+from .files import (
+    CassetteFile,
+    CassetteLoadError,
+    Interaction,
+    RecordedResponse,
+    cassette_paths,
+    load_cassette,
+)
 from .match import (
     ParsedBody,
     body_differences,
@@ -26,7 +34,7 @@ from .match import (
     request_id_problem,
 )
 
-__all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
+__all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key", "unsendable"]
 
 Repeat = Literal["none", "last", "cycle"]
 Key = tuple[str, str, str]
@@ -37,6 +45,25 @@ _MAX_COMPARED = 64
 # ... and looks at no more than this many entries to choose them.
 _MAX_SCANNED = 4096
 Feature = tuple[str, str]
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BREAKS = re.compile(r"[\r\n\0]")
+
+
+def unsendable(response: RecordedResponse) -> str | None:
+    """Why HTTP cannot carry this recorded response as it is, or None when it can."""
+    if not 200 <= response.status <= 599:
+        return f"has status {response.status}, which a final HTTP response cannot have"
+    if _BREAKS.search(response.reason):
+        return f"has a line break or NUL in its reason {response.reason[:40]!r}"
+    for name, values in response.headers.items():
+        if not _TOKEN.fullmatch(name):
+            return f"has a header name that is not an HTTP token: {name[:40]!r}"
+        for value in values:
+            if _BREAKS.search(value):
+                return f"has a line break or NUL in header {name!r}: {value[:40]!r}"
+    return None
 
 
 def _features(body: ParsedBody) -> set[Feature]:
@@ -129,8 +156,19 @@ class ReplayIndex:
     # --- building -------------------------------------------------------------------------------
 
     def add_cassette(self, cassette: CassetteFile, name: str | None = None) -> None:
-        """Index every interaction of a loaded cassette (invalid recorded IDs are set aside)."""
+        """Index every interaction of a loaded cassette (invalid recorded IDs are set aside).
+
+        Raises ``CassetteLoadError`` naming the file and interaction when a recorded response
+        could not be sent (a status like 42, a line break in a header), before indexing any.
+        """
         label = name or cassette.path.name
+        for position, item in enumerate(cassette.interactions):
+            problem = unsendable(item.response)
+            if problem is not None:
+                raise CassetteLoadError(
+                    f"{os.fspath(cassette.path)}: interaction {position}: "
+                    f"the recorded response {problem}"
+                )
         self.cassettes.append(label)
         for position, item in enumerate(cassette.interactions):
             request = item.request
@@ -162,9 +200,10 @@ class ReplayIndex:
             raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
         for path in paths:
             try:
-                index.add_cassette(load_cassette(path), Path(path).name)
+                loaded = load_cassette(path)
             except CassetteLoadError as exc:
                 raise CassetteLoadError(f"{path}: {exc}") from None
+            index.add_cassette(loaded, Path(path).name)
         return index
 
     # --- serving --------------------------------------------------------------------------------
