@@ -162,7 +162,7 @@ def _check_aliases(text: str) -> None:
     added = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.AliasEvent):
-            size = sizes.get(event.anchor, 1)
+            size = sizes.get(event.anchor or "", 1)
             added += size
             open_nodes[-1][1] += size
             if added > MAX_ALIAS_NODES:

@@ -206,6 +206,11 @@ class ReplayIndex:
             index.add_cassette(loaded, Path(path).name)
         return index
 
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """The (method, path) pairs something was recorded for, sorted."""
+        return sorted(self._by_route)
+
     # --- serving --------------------------------------------------------------------------------
 
     def reset(self) -> None:
