@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from websim_cassettes import Interaction, provenance, write_atomic
+from websim_cassettes import CassetteLoadError, Interaction, provenance, write_atomic
 from websim_cassettes.append import CassetteLog
 from websim_cassettes.capture import BodyTooLarge, capture
 from websim_cassettes.files import remove_stale_temps
@@ -114,7 +114,11 @@ class RecordingProxy:
                         self.recorded_against = "mock"
         return self.recorded_against
 
-    async def _log(self, cassette: str) -> CassetteLog:
+    async def open(self, cassette: str) -> CassetteLog:
+        """The cassette's log, picking up what the file already holds.
+
+        Raises ``CassetteLoadError`` when a file is there that vcrpy cannot load.
+        """
         log = self._logs.get(cassette)
         if log is None:
             block = provenance(
@@ -134,7 +138,7 @@ class RecordingProxy:
         Each interaction is serialized once; the file is rewritten atomically off the event
         loop, and interactions that arrive while a write is running go out in the next one.
         """
-        log = await self._log(cassette)
+        log = await self.open(cassette)
         log.add(interaction)
         wanted = len(log)
         async with self._locks.setdefault(cassette, asyncio.Lock()):
@@ -205,6 +209,12 @@ async def _forward(request: web.Request) -> web.StreamResponse:
         cassette = cassette_name(request.headers.get(CASSETTE_HEADER) or proxy.default_cassette)
     except CassetteNameError as exc:
         return _error(400, f"{CASSETTE_HEADER}: {exc}")
+    try:
+        await proxy.open(cassette)  # before forwarding: a cassette we cannot add to is a 409
+    except CassetteLoadError as exc:
+        return _error(
+            409, f"cassette {cassette} is there but cannot be added to ({exc}); move it away"
+        )
     body = await request.read()  # as sent: this server does not decompress request bodies
     sent = {
         k: v

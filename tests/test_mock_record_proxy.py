@@ -288,3 +288,16 @@ async def test_the_client_streaming_a_chat_from_the_mock_logs_no_error(
         await asyncio.sleep(0.05)  # let the proxy finish each answer after the client is done
     assert len(load_cassette(tmp_path / "chat.yaml").interactions) == 3
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_cassette_that_cannot_be_loaded_is_left_alone_with_a_409(
+    upstream: tuple[Upstream, str], tmp_path: Path
+) -> None:
+    fake, url = upstream
+    (tmp_path / "broken.yaml").write_text("interactions: [unclosed\n", encoding="utf-8")
+    async with ProxyServer(url, tmp_path, cassette="broken") as proxy:
+        status, body = await _post(proxy.url + CHAT_PATH, json.dumps(CHAT).encode(), JSON)
+    assert status == 409
+    assert "broken.yaml" in json.loads(body)["error"]["message"]
+    assert fake.chats == []
+    assert (tmp_path / "broken.yaml").read_text(encoding="utf-8") == "interactions: [unclosed\n"
