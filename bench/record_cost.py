@@ -7,6 +7,7 @@ runs the same work, in the same run, with another checkout's code (e.g. before t
 prints both side by side.
 
     python bench/record_cost.py [--count 1000] [--baseline /path/to/old/checkout --baseline-count 300]
+    python bench/record_cost.py --bomb [--baseline /path/to/old/checkout]   # a 200 KB gzip bomb
 """
 
 from __future__ import annotations
@@ -68,17 +69,61 @@ async def measure(count: int) -> dict[str, Any]:
     return {"count": count, "total_s": round(total, 2), "ms_at": at, "cassette_bytes": size}
 
 
-def _run_elsewhere(root: str, count: int) -> dict[str, Any]:
+async def measure_bomb() -> dict[str, Any]:
+    """One answer that is a 200 KB gzip bomb (200 MiB decoded): peak memory, cassette size."""
+    import resource
+    import zlib
+
+    import aiohttp
+    from aiohttp import web
+
+    from mock_server.record_proxy import ProxyServer
+    from mock_server.server import AppServer
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, built 1 MiB at a time
+    block = b" " * (1024 * 1024)
+    bomb = b"".join(packer.compress(block) for _ in range(200)) + packer.flush()
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return web.Response(body=bomb, headers=headers)
+
+    upstream = web.Application()
+    upstream.router.add_post("/api/v1/inference/run_chat_completion", chat)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as directory:
+        async with (
+            AppServer(upstream) as origin,
+            ProxyServer(origin.url, directory, cassette="bomb") as proxy,
+            aiohttp.ClientSession(auto_decompress=False) as session,
+        ):
+            url = proxy.url + "/api/v1/inference/run_chat_completion"
+            async with session.post(url, json={"project_id": "ke3_xh5gai3gjkmruomu"}) as answer:
+                got = len(await answer.read())
+        written = sum(p.stat().st_size for p in Path(directory).iterdir())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "bomb_bytes": len(bomb),
+        "client_got_bytes": got,
+        "cassette_bytes": written,
+        "peak_rss_growth_mib": round((peak - before) / 1024, 1),
+    }
+
+
+def _run_elsewhere(root: str, count: int, *flags: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": root}
     out = subprocess.run(
-        [sys.executable, __file__, "--count", str(count), "--json-only"],
+        [sys.executable, __file__, "--count", str(count), "--json-only", *flags],
         env=env,
         cwd=root,
         capture_output=True,
         text=True,
         timeout=1800,
-        check=True,
+        check=False,
     )
+    if out.returncode:
+        raise SystemExit(f"{root}: exit {out.returncode}\n{out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -89,9 +134,22 @@ def main() -> None:
     parser.add_argument("--baseline", help="another checkout to run the same work with")
     parser.add_argument("--baseline-count", type=int, default=300)
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bomb", action="store_true", help="the gzip bomb case instead")
     args = parser.parse_args()
     if str(ROOT) not in sys.path and "PYTHONPATH" not in os.environ:
         sys.path.insert(0, str(ROOT))
+    if args.bomb:
+        if args.json_only:
+            print(json.dumps(asyncio.run(measure_bomb())))
+            return
+        # Each in a process of its own, so peak memory is that case's alone.
+        rows = {"this": _run_elsewhere(str(ROOT), 0, "--bomb")}
+        if args.baseline:
+            rows["baseline"] = _run_elsewhere(args.baseline, 0, "--bomb")
+        for name, row in rows.items():
+            print(f"{name:<10}", "  ".join(f"{k}: {v}" for k, v in row.items()))
+        print(json.dumps(rows))
+        return
     results = {"this": asyncio.run(measure(args.count))}
     if args.json_only:
         print(json.dumps(results["this"]))
