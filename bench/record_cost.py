@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = (10, 100, 250, 500, 750, 1000, 2000)
 
 
+def _bytes_in(directory: str) -> int:
+    return sum(path.stat().st_size for path in Path(directory).iterdir())
+
+
 async def measure(count: int) -> dict[str, Any]:
     import aiohttp
     from aiohttp import web
@@ -64,7 +68,7 @@ async def measure(count: int) -> dict[str, Any]:
                     assert response.status == 200, response.status
                 times.append(time.perf_counter() - t0)
             total = time.perf_counter() - started
-        size = (Path(directory) / "bench.yaml").stat().st_size
+        size = _bytes_in(directory)
     at = {str(n): round(sum(times[n - 5 : n]) / 5 * 1000, 2) for n in CHECKPOINTS if n <= count}
     return {"count": count, "total_s": round(total, 2), "ms_at": at, "cassette_bytes": size}
 
@@ -101,7 +105,7 @@ async def measure_bomb() -> dict[str, Any]:
             url = proxy.url + "/api/v1/inference/run_chat_completion"
             async with session.post(url, json={"project_id": "ke3_xh5gai3gjkmruomu"}) as answer:
                 got = len(await answer.read())
-        written = sum(p.stat().st_size for p in Path(directory).iterdir())
+        written = _bytes_in(directory)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "bomb_bytes": len(bomb),

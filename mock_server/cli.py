@@ -134,7 +134,7 @@ def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit",
         metavar="RATE",
         help="token bucket on the inference endpoints, e.g. 5/s or 300/min; over it: 429"
-        " 'Rate limit exceeded' with Retry-After",
+        ' {"message": "Rate limit exceeded"} with Retry-After',
     )
     group.add_argument(
         "--rate-burst",

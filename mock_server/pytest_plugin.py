@@ -15,10 +15,23 @@ from .server import MockServer
 
 try:
     from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - pytest then says it cannot run the async fixture
+except ImportError:  # pytest_runtest_setup below says what to install
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
-__all__ = ["websim_server", "websim_server_options"]
+__all__ = ["NEEDS_ASYNCIO", "pytest_runtest_setup", "websim_server", "websim_server_options"]
+
+NEEDS_ASYNCIO = (
+    "the websim_server fixture needs pytest-asyncio: pip install 'websim-harness[pytest]'"
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Without pytest-asyncio (missing, or ``-p no:asyncio``), a test using ``websim_server``
+    fails in one line naming the extra, not with pytest's words about async fixtures."""
+    uses_server = "websim_server" in getattr(item, "fixturenames", ())
+    if uses_server and not item.config.pluginmanager.hasplugin("asyncio"):
+        pytest.fail(NEEDS_ASYNCIO, pytrace=False)
 
 
 @pytest.fixture

@@ -184,7 +184,8 @@ def cassette_name(name: str) -> str:
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": {"message": message}}, status=status)
+    # The mock's error shape (issue 14): what every real client surfaces.
+    return web.json_response({"message": message, "field": None}, status=status)
 
 
 async def _healthz(request: web.Request) -> web.Response:

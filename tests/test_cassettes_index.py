@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from helpers import COMMITTED_CASSETTES
 from hypothesis import given
 from strategies import chat_ids
 
-from websim_cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
+from websim_cassettes import Hit, Miss, ReplayIndex, load_cassette
 from websim_core.protocol import build_chat_request, build_image_request
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -20,7 +21,7 @@ OTTERS = [{"role": "user", "content": "Tell me one fun fact about otters."}]
 
 @pytest.fixture(scope="module")
 def committed() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="none")
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="none")
 
 
 def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: bool) -> bytes:
@@ -30,12 +31,12 @@ def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: b
 def test_loads_every_committed_cassette(committed: ReplayIndex) -> None:
     assert len(committed.cassettes) >= 15
     assert committed.rejected == []
-    total = sum(len(load_cassette(p).interactions) for p in cassette_dir().glob("*.yaml"))
+    total = sum(len(load_cassette(p).interactions) for p in COMMITTED_CASSETTES.glob("*.yaml"))
     assert committed.size == total
 
 
 def test_identical_requests_replay_their_sequence_in_order() -> None:
-    index = ReplayIndex.from_directory(cassette_dir(), repeat="none")
+    index = ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="none")
     statuses = []
     for _ in range(3):
         hit = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
@@ -53,7 +54,7 @@ def test_identical_requests_replay_their_sequence_in_order() -> None:
 
 @pytest.mark.parametrize(("repeat", "fourth"), [("last", 200), ("cycle", 429)])
 def test_repeat_modes(repeat: str, fourth: int) -> None:
-    index = ReplayIndex.from_directory(cassette_dir(), repeat=repeat)  # type: ignore[arg-type]
+    index = ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat=repeat)  # type: ignore[arg-type]
     hits = [index.lookup("POST", CHAT_PATH, _chat(OTTERS)) for _ in range(4)]
     assert all(isinstance(h, Hit) for h in hits)
     assert hits[3].recorded.interaction.response.status == fourth  # type: ignore[union-attr]
@@ -61,7 +62,7 @@ def test_repeat_modes(repeat: str, fourth: int) -> None:
 
 @functools.cache
 def _repeating_index() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="last")
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="last")
 
 
 @given(chat_ids)
@@ -110,7 +111,7 @@ def test_a_miss_on_another_path_names_the_paths(committed: ReplayIndex) -> None:
 
 @pytest.fixture(scope="module")
 def committed_strict() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="last", strict_ids=True)
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="last", strict_ids=True)
 
 
 def test_an_invalid_id_is_a_miss_that_says_so(committed_strict: ReplayIndex) -> None:

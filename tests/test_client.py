@@ -6,18 +6,23 @@ Retries never sleep: a fake sleep records the delays the policy asked for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import gc
 import json
 import random
 import re
+import tracemalloc
 import warnings
-from collections.abc import Callable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from fakes import FakeSleep, FakeWebsim, Reply, sse_bytes
+from helpers import call
 
 import websim_core.client as client_module
 from websim_core import (
@@ -29,11 +34,13 @@ from websim_core import (
     ResponseFormatError,
     ResponseStatusError,
     RetryPolicy,
+    UnexpectedRedirectError,
     WebsimClient,
     WebsimConnectionError,
     WebsimError,
     WebsimTimeoutError,
 )
+from websim_core.client import DEFAULT_MAX_RESPONSE_BYTES
 from websim_core.ids import ProjectIdKind, classify_project_id
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -672,3 +679,208 @@ async def test_a_body_whose_compression_does_not_decode_is_a_format_error(
         with pytest.raises(ResponseFormatError, match="cannot be decoded"):
             await (collect(client) if stream else client.chat(HELLO))
         assert await client.chat(HELLO) == "echo: Hello, how are you?"  # the client carries on
+
+
+# --- hostile servers: size limit, timeout, redirects (issue 15) ---------------------------------
+
+MIB = 1 << 20
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    """A one-handler server on an ephemeral port, answering every method and path."""
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def endless(headers: dict[str, str], head: bytes, block: bytes, sent: list[int]) -> Handler:
+    """A handler that streams ``head`` then ``block`` until the client hangs up (or 256 MiB)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            await response.write(head)
+            while sum(sent) < 256 * MIB:
+                await response.write(block)
+                sent.append(len(block))
+        return response
+
+    return handler
+
+
+def gzipped(*parts: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([*(packer.compress(p) for p in parts), packer.flush()])
+
+
+def plain_client(url: str, **kwargs: Any) -> WebsimClient:
+    return WebsimClient(url, retry=RetryPolicy(sleep=FakeSleep(), clock=lambda: NOW), **kwargs)
+
+
+def test_max_response_bytes_has_a_documented_default() -> None:
+    assert DEFAULT_MAX_RESPONSE_BYTES == 32 * MIB
+    assert WebsimClient("http://x.test").max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES
+    assert WebsimClient("http://x.test", max_response_bytes=5).max_response_bytes == 5
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "1024", None])
+def test_max_response_bytes_must_be_a_positive_int(bad: Any) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        WebsimClient("http://x.test", max_response_bytes=bad)
+    assert info.value.field == "max_response_bytes"
+
+
+@pytest.mark.parametrize("how", ["chat", "stream", "image", "error"])
+async def test_a_body_of_exactly_the_limit_is_read_one_byte_more_is_refused(
+    fake_websim: FakeWebsim, how: str
+) -> None:
+    body = json.dumps({"content": "x" * 100, "url": "https://img.test/a.png"}).encode()
+    reply = Reply(status=500 if how == "error" else 200, body=body, content_type="application/json")
+    endpoint = "image" if how == "image" else "chat"
+    fake_websim.script(endpoint, reply, reply)
+
+    kind = "chat" if how == "error" else how
+    async with client_for(fake_websim, max_response_bytes=len(body)) as client:
+        if how == "error":
+            with pytest.raises(ResponseStatusError):
+                await call(client, kind)
+        else:
+            assert await call(client, kind)
+    async with client_for(fake_websim, max_response_bytes=len(body) - 1) as client:
+        with pytest.raises(ResponseFormatError) as info:
+            await call(client, kind)
+    status = 500 if how == "error" else 200
+    assert f"the {status} answer from {fake_websim.url}" in str(info.value)
+    assert f"max_response_bytes ({len(body) - 1} bytes, counted after decompression)" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+async def test_an_endless_body_stops_at_the_limit(chunked: bool) -> None:
+    # chunked: no length at all; else a 10 GB Content-Length the client refuses up front.
+    headers = {"Content-Type": "application/json"}
+    if not chunked:
+        headers["Content-Length"] = str(10 * 10**9)
+    sent: list[int] = []
+    async with (
+        serve(endless(headers, b'{"content": "', b"a" * 65536, sent)) as url,
+        plain_client(url, max_response_bytes=MIB, timeout=10) as client,
+    ):
+        with pytest.raises(ResponseFormatError, match=r"max_response_bytes \(1048576 bytes"):
+            await client.chat(HELLO)
+    assert sum(sent) < 64 * MIB  # the client hung up; the server stopped long before its cap
+
+
+async def test_an_unending_event_stream_to_chat_and_stream_chat_stops_at_the_limit() -> None:
+    event = b'data: {"content": "' + b"a" * 1000 + b'"}\n\n'
+    sent: list[int] = []
+    handler = endless({"Content-Type": "text/event-stream"}, b"", event * 16, sent)
+    async with (
+        serve(handler) as url,
+        plain_client(url, max_response_bytes=MIB, timeout=10) as client,
+    ):
+        with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+            await client.chat(HELLO)
+        got, error = await collect_until_error(client)
+    assert isinstance(error, ResponseFormatError)
+    assert "max_response_bytes" in str(error)
+    # Deltas came until the chunk that crossed the limit (aiohttp reads up to 256 KiB at once).
+    assert (MIB - 256 * 1024) // len(event) <= len(got) <= MIB // len(event)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_gzip_bomb_is_refused_with_bounded_memory(stream: bool) -> None:
+    # 32 MiB that compress to about 32 KiB; the limit counts the decompressed bytes.
+    if stream:
+        event = b'data: {"content": "' + b"a" * 4000 + b'"}\n\n'
+        bomb = gzipped(event * (32 * MIB // len(event)))
+        content_type = "text/event-stream"
+    else:
+        bomb = gzipped(b'{"content": "', b"a" * (32 * MIB), b'"}')
+        content_type = "application/json"
+    assert len(bomb) < 128 * 1024
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        headers = {"Content-Type": content_type, "Content-Encoding": "gzip"}
+        return web.Response(body=bomb, headers=headers)
+
+    async with serve(handler) as url, plain_client(url, max_response_bytes=MIB) as client:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ResponseFormatError, match="counted after decompression"):
+                await (collect(client) if stream else client.chat(HELLO))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # The limit plus aiohttp's buffers (a few 256 KiB inflate steps), far from 32 MiB.
+    assert peak < 8 * MIB
+
+
+async def test_the_total_timeout_holds_while_a_gzip_stream_keeps_the_client_busy() -> None:
+    # 16 MiB of small events in one gzip write: aiohttp inflates them into its buffer without
+    # ever suspending the reader, so a loop timer alone fired only once the data ran out.
+    event = b'data: {"content": "a"}\n\n'
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+    burst = packer.compress(event * (16 * MIB // len(event))) + packer.flush(zlib.Z_SYNC_FLUSH)
+    hold = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Content-Encoding": "gzip"}
+        )
+        await response.prepare(request)
+        await response.write(burst)
+        await hold.wait()  # never [DONE]: only the timeout ends this
+        return response
+
+    loop = asyncio.get_running_loop()
+    async with serve(handler) as url:
+        client = plain_client(url, timeout=0.3, max_response_bytes=1 << 30)
+        async with client:
+            began = loop.time()
+            with pytest.raises(WebsimTimeoutError, match=r"timed out after 0\.3 s"):
+                await collect(client)
+            elapsed = loop.time() - began
+        hold.set()
+    assert elapsed < 0.8
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("how", ["chat", "stream", "image"])
+async def test_redirects_are_not_followed_to_any_origin(
+    fake_websim: FakeWebsim, status: int, how: str
+) -> None:
+    elsewhere: list[tuple[str, dict[str, str]]] = []
+
+    async def other_origin(request: web.Request) -> web.StreamResponse:
+        elsewhere.append((request.method, dict(request.headers)))
+        return web.json_response({"content": "from elsewhere", "url": "https://img.test/x.png"})
+
+    async with serve(other_origin) as other:
+        location = f"{other}/steal?from=websim"
+        redirect = Reply(status=status, body="moved", headers={"Location": location})
+        fake_websim.script("image" if how == "image" else "chat", redirect)
+        headers = {**client_module.DEFAULT_HEADERS, "authorization": "Bearer secret"}
+        async with client_for(fake_websim, headers=headers) as client:
+            with pytest.raises(UnexpectedRedirectError) as info:
+                await call(client, how)
+    assert elsewhere == []  # neither the conversation nor the header went anywhere
+    assert len(fake_websim.requests) == 1  # and a redirect is not retried
+    assert info.value.status == status
+    assert info.value.location == location
+    assert str(info.value) == f"Response {status}: redirect to {location} not followed"

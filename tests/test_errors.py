@@ -19,6 +19,7 @@ from websim_core.errors import (
     RateLimitError,
     ResponseFormatError,
     ResponseStatusError,
+    UnexpectedRedirectError,
     WebsimConnectionError,
     WebsimError,
     WebsimTimeoutError,
@@ -42,6 +43,7 @@ TREE = {
     RateLimitError: ResponseStatusError,
     MissingAuthError: ResponseStatusError,
     CloudflareError: ResponseStatusError,
+    UnexpectedRedirectError: ResponseStatusError,
     ResponseFormatError: WebsimError,
     WebsimConnectionError: WebsimError,
     WebsimTimeoutError: WebsimError,
@@ -105,6 +107,9 @@ def test_status_mapping_is_total_and_picks_the_documented_class(
         assert type(error) is MissingAuthError
     elif status == 403 and is_cloudflare_page(text):
         assert type(error) is CloudflareError
+    elif 300 <= status < 400:
+        assert type(error) is UnexpectedRedirectError
+        return
     else:
         assert type(error) is ResponseStatusError
     content_type = None if headers is None else next(iter(headers.values()))
@@ -235,3 +240,27 @@ def test_message_is_never_multiline_even_from_json() -> None:
     assert error is not None
     assert error.message == "a b c"
     assert re.fullmatch(r"Response 500: a b c", str(error))
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 304, 307, 308, 399])
+@pytest.mark.parametrize("key", ["Location", "location"])
+def test_a_redirect_is_an_error_naming_status_and_location(status: int, key: str) -> None:
+    error = error_for_status(status, b"moved", {key: "https://elsewhere.test/x?y=1"})
+    assert type(error) is UnexpectedRedirectError
+    assert isinstance(error, ResponseStatusError)
+    assert error.location == "https://elsewhere.test/x?y=1"
+    assert error.body == b"moved"
+    assert str(error) == (
+        f"Response {status}: redirect to https://elsewhere.test/x?y=1 not followed"
+    )
+
+
+def test_a_redirect_without_location_or_with_a_hostile_one_stays_one_short_line() -> None:
+    error = error_for_status(302, b"")
+    assert str(error) == "Response 302: redirect with no Location not followed"
+    long = "https://x.test/" + "a\tb " * 500
+    error = error_for_status(307, b"", {"Location": long})
+    assert isinstance(error, UnexpectedRedirectError)
+    assert error.location == long  # the attribute keeps it whole
+    assert "\t" not in error.message
+    assert len(error.message) <= 300

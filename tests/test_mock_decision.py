@@ -157,7 +157,7 @@ class DecisionMachine(RuleBasedStateMachine):
         body = b"[" + junk  # never a JSON object
         decision = self.decide.chat(body) if endpoint == "chat" else self.decide.image(body, ORIGIN)
         assert (decision.status, decision.source, decision.step) == (400, "invalid", None)
-        assert json.loads(decision.body)["error"]["field"] == "body"
+        assert json.loads(decision.body)["field"] == "body"
         assert decision.fault is None  # nothing taken, nothing drawn
         assert decision.wait == 0.0
 
@@ -225,6 +225,6 @@ def test_the_usual_chat_answer_is_the_generated_one() -> None:
 def test_a_refusal_keeps_its_status_and_close() -> None:
     decision = refusal(RequestRefused("body", "could not be read", 413, close=True))
     assert (decision.status, decision.source, decision.close) == (413, "invalid", True)
-    assert json.loads(decision.body)["error"]["field"] == "body"
+    assert json.loads(decision.body)["field"] == "body"
     plain = refusal(StepError("responses[0]", "bad"))
     assert (plain.status, plain.close) == (400, False)

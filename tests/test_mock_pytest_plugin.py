@@ -109,7 +109,7 @@ def test_options_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> 
                 async with aiohttp.ClientSession() as session:
                     async with session.post(websim_server.url + CHAT, data=body) as resp:
                         assert resp.status == 400
-                        assert (await resp.json())["error"]["field"] == "project_id"
+                        assert (await resp.json())["field"] == "project_id"
             """
         )
     )
@@ -172,3 +172,19 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_without_pytest_asyncio_the_fixture_says_what_to_install(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(test_needs_loop="def test_chat(websim_server):\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:asyncio", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_chat*",
+            "the websim_server fixture needs pytest-asyncio: pip install 'websim-harness[pytest]'",
+            "=*short test summary info*",
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()

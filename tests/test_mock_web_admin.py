@@ -41,7 +41,7 @@ async def admin_call(
 
 def error_of(response: web.Response) -> dict[str, Any]:
     assert response.body is not None
-    error: dict[str, Any] = json.loads(response.body)["error"]  # type: ignore[arg-type]
+    error: dict[str, Any] = json.loads(response.body)  # type: ignore[arg-type]
     return error
 
 

@@ -125,9 +125,9 @@ def test_stateful_admin_endpoints_answer_409_naming_the_limit(two_workers: Start
     ):
         status, answer = _call(url + path, method, body)
         assert status == 409, (method, path)
-        assert answer["error"]["field"] == "workers"
-        assert "need --workers 1" in answer["error"]["message"]
-        assert "runs 2 workers" in answer["error"]["message"]
+        assert answer["field"] == "workers"
+        assert "need --workers 1" in answer["message"]
+        assert "runs 2 workers" in answer["message"]
     # Nothing was scripted: the next chat gets a normal answer.
     body = {"project_id": "p", "messages": HELLO}
     assert _call(url + CHAT_PATH, "POST", body)[0] == 200

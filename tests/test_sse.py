@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import tracemalloc
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import chunkings, sse_streams
 
-from websim_core.errors import ResponseFormatError
+from websim_core.errors import InvalidRequestError, ResponseFormatError
 from websim_core.sse import (
+    DEFAULT_MAX_LINE_LENGTH,
     DONE,
     DONE_EVENT,
     ServerSentEvent,
@@ -267,3 +270,94 @@ def test_a_framed_answer_decodes_to_its_deltas_under_any_chunking(
     chunks = data.draw(chunkings(stream))
     got = [parse_delta(e.data) for e in decode(chunks)]
     assert got == [*deltas, None]
+
+
+# --- long lines: bounded, and linear in time -------------------------------------------------------
+
+
+def longest_line(data: bytes) -> int:
+    """The longest line of a stream in characters, an unterminated last one included."""
+    text = data.decode("utf-8").removeprefix("\ufeff")
+    return max(len(line) for line in _EOL.split(text))
+
+
+@given(st.data(), st.integers(1, 40))
+def test_a_line_over_the_limit_is_refused_whatever_the_chunking(
+    data: st.DataObject, limit: int
+) -> None:
+    stream = data.draw(sse_streams())
+    chunks = data.draw(chunkings(stream))
+    if longest_line(stream) > limit:
+        with pytest.raises(ResponseFormatError, match=rf"max_line_length \({limit} characters\)"):
+            decode_with_limit(chunks, limit)
+    else:
+        assert decode_with_limit(chunks, limit) == reference_events(stream)
+
+
+@pytest.mark.parametrize("cut", range(0, 27))
+def test_a_line_of_exactly_the_limit_passes_one_more_is_refused(cut: int) -> None:
+    line = b"data: " + b"x" * 14  # 20 characters
+    stream = line + b"\r\n\r\n"
+    assert decode_with_limit([stream[:cut], stream[cut:]], 20) == [ServerSentEvent("x" * 14)]
+    longer = line + b"y" + b"\r\n\r\n"
+    with pytest.raises(ResponseFormatError, match=r"longer than max_line_length \(20 char"):
+        decode_with_limit([longer[:cut], longer[cut:]], 20)
+
+
+def decode_with_limit(chunks: list[bytes], limit: int) -> list[ServerSentEvent]:
+    decoder = SSEDecoder(max_line_length=limit)
+    return [event for chunk in chunks for event in decoder.feed(chunk)] + decoder.close()
+
+
+def test_the_default_line_limit_is_documented_and_holds() -> None:
+    assert DEFAULT_MAX_LINE_LENGTH == 8 * 1024 * 1024
+    decoder = SSEDecoder()
+    assert decoder.max_line_length == DEFAULT_MAX_LINE_LENGTH
+    for _ in range(8):
+        decoder.feed(b"a" * (1024 * 1024))  # 8 Mi characters held: at the limit, not over
+    with pytest.raises(ResponseFormatError, match=r"max_line_length \(8388608 characters\)"):
+        decoder.feed(b"a")
+
+
+@pytest.mark.parametrize("bad", [0, -5, True, 2.0, "10"])
+def test_the_line_limit_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        SSEDecoder(max_line_length=bad)  # type: ignore[arg-type]
+    assert info.value.field == "max_line_length"
+
+
+def test_a_long_line_costs_the_same_per_chunk_at_its_end_as_at_its_start() -> None:
+    # Joining the held line on every feed made a feed cost as much as the line so far
+    # (8/16/32/64 MiB lines took 0.9/3.2/9.7/41.9 s). Compare the cost of the same feeds at the
+    # start of a line and 8 MiB into it: equal when linear, about 100 times more when not.
+    # Best of several windows, and a wide margin, so a busy machine does not decide it.
+    decoder = SSEDecoder(max_line_length=1 << 30)
+    chunk = b"a" * 8192
+    decoder.feed(b"data: ")
+
+    def window() -> float:
+        began = time.perf_counter()
+        for _ in range(16):
+            decoder.feed(chunk)
+        return time.perf_counter() - began
+
+    early = min(window() for _ in range(5))
+    for _ in range(1024):
+        decoder.feed(chunk)
+    late = min(window() for _ in range(5))
+    assert late < 10 * early
+    assert decoder.feed(b"\n\n") == [ServerSentEvent("a" * (8192 * (1024 + 160)))]
+
+
+def test_a_line_fed_a_byte_at_a_time_is_not_an_object_per_byte() -> None:
+    decoder = SSEDecoder()
+    tracemalloc.start()
+    try:
+        decoder.feed(b"data: ")
+        for _ in range(50_000):
+            decoder.feed(b"a")
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held < 500_000  # a str per byte would be about 2.5 MB
+    assert decoder.feed(b"\n\n") == [ServerSentEvent("a" * 50_000)]

@@ -20,7 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate cassettes against the protocol, find secrets")
-    check.add_argument("directory", nargs="?", help="default: the top-level cassettes/")
+    check.add_argument(
+        "directory", nargs="?", help="default: $WEBSIM_CASSETTE_DIR, else ./cassettes"
+    )
     check.add_argument(
         "--strict-ids",
         action="store_true",
@@ -32,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--base-url", help="target (default: $WEBSIM_BASE_URL, else the live https://websim.ai)"
     )
-    record.add_argument("--cassettes", type=Path, help="committed cassettes (default: cassettes/)")
+    record.add_argument(
+        "--cassettes",
+        type=Path,
+        help="committed cassettes (default: $WEBSIM_CASSETTE_DIR, else ./cassettes)",
+    )
     record.add_argument(
         "--only",
         action="append",

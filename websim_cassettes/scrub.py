@@ -198,6 +198,11 @@ def scrub_request(request: Any) -> Any:
         scrubbed = scrub_body(raw)
         if scrubbed != raw:
             request.body = scrubbed
+    elif isinstance(body, (dict, list)):
+        # aiohttp's json= (and data= dict): vcrpy keeps the object, and so does the cassette.
+        cleaned = _scrub_json(body)
+        if cleaned != body:
+            request.body = cleaned
     return request
 
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .client import DEFAULT_BASE_URL, WebsimClient
+from .client import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, WebsimClient
 from .errors import (
     CloudflareError,
     InvalidRequestError,
@@ -13,6 +13,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     ResponseStatusError,
+    UnexpectedRedirectError,
     WebsimConnectionError,
     WebsimError,
     WebsimTimeoutError,
@@ -38,6 +39,7 @@ __all__ = [
     "CHAT_MODELS",
     "DEFAULT_BASE_URL",
     "DEFAULT_IMAGE_MODEL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MODEL",
     "IMAGE_MODELS",
     "CloudflareError",
@@ -52,6 +54,7 @@ __all__ = [
     "RetryPolicy",
     "SSEDecoder",
     "ServerSentEvent",
+    "UnexpectedRedirectError",
     "Websim",
     "WebsimClient",
     "WebsimConnectionError",

@@ -7,8 +7,9 @@ The tree (catch ``WebsimError`` to catch them all)::
     ├── ResponseStatusError        a non-2xx answer (.status, .body)
     │   ├── RateLimitError         429, 402, 504 (.retry_after)
     │   ├── MissingAuthError       401
-    │   └── CloudflareError        403 with a Cloudflare challenge page
-    ├── ResponseFormatError        a 2xx answer we cannot use (shape, no url, bad stream)
+    │   ├── CloudflareError        403 with a Cloudflare challenge page
+    │   └── UnexpectedRedirectError  3xx: redirects are not followed (.location)
+    ├── ResponseFormatError        an answer we cannot use (shape, no url, bad stream, too large)
     ├── WebsimConnectionError      the connection failed or dropped (wraps aiohttp's error)
     └── WebsimTimeoutError         the request took longer than the timeout
 
@@ -28,6 +29,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ResponseStatusError",
+    "UnexpectedRedirectError",
     "WebsimConnectionError",
     "WebsimError",
     "WebsimTimeoutError",
@@ -91,8 +93,21 @@ class CloudflareError(ResponseStatusError):
     """A Cloudflare challenge page stood between the client and the API (403)."""
 
 
+class UnexpectedRedirectError(ResponseStatusError):
+    """A 3xx answer: the client does not follow redirects, so the message names the Location."""
+
+    def __init__(self, status: int, location: str | None, body: bytes = b"") -> None:
+        where = "with no Location" if location is None else f"to {_one_line(location)}"
+        super().__init__(status, f"redirect {where} not followed", body)
+        self.location = location
+
+
 class ResponseFormatError(WebsimError):
-    """A successful answer whose body is not one we can use: wrong shape, no url, broken stream."""
+    """An answer whose body we cannot use: wrong shape, no url, broken stream, over the size limit.
+
+    Raised for a success (2xx) body, and for any body larger than the client's
+    ``max_response_bytes``.
+    """
 
     def __init__(self, problem: str, body: bytes = b"") -> None:
         super().__init__(problem)
@@ -118,6 +133,12 @@ def is_html(text: str, content_type: str | None = None) -> bool:
 def is_cloudflare_page(text: str) -> bool:
     """True when a body carries the markers of a Cloudflare challenge or error page."""
     return any(marker in text for marker in _CLOUDFLARE_MARKERS)
+
+
+def _one_line(text: str) -> str:
+    """Whitespace runs as one space, cut to fit a message (a header value is the peer's choice)."""
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE // 2 else text[: _MAX_MESSAGE // 2 - 3] + "..."
 
 
 def _decode(body: bytes | str) -> str:
@@ -173,6 +194,11 @@ def error_for_status(
     content_type = None
     if headers is not None:
         content_type = headers.get("Content-Type") or headers.get("content-type")
+    if 300 <= status < 400:
+        location = None
+        if headers is not None:
+            location = headers.get("Location") or headers.get("location")
+        return UnexpectedRedirectError(status, location, raw)
     text = _decode(body)
     if status == 403 and is_cloudflare_page(text):
         return CloudflareError(status, "Cloudflare detected", raw)

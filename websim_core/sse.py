@@ -11,9 +11,10 @@ import codecs
 import json
 from typing import NamedTuple
 
-from .errors import ResponseFormatError
+from .errors import InvalidRequestError, ResponseFormatError
 
 __all__ = [
+    "DEFAULT_MAX_LINE_LENGTH",
     "DONE",
     "DONE_EVENT",
     "SSEDecoder",
@@ -25,6 +26,12 @@ __all__ = [
 
 DONE = "[DONE]"
 DONE_EVENT = b"data: [DONE]\n\n"
+# The longest line a decoder accepts by default, in characters. A streamed chat answer has one
+# small event per delta; even a server that sends the whole answer as one event (a long
+# completion is well under 1 MB of JSON) stays far below this, and a held line of 8 Mi
+# characters costs at most 32 MiB (4 bytes a character) while it waits for its end.
+DEFAULT_MAX_LINE_LENGTH = 8 * 1024 * 1024
+_MERGE_EVERY = 256
 
 
 class ServerSentEvent(NamedTuple):
@@ -37,19 +44,55 @@ class ServerSentEvent(NamedTuple):
 
 
 class SSEDecoder:
-    """Bytes in, events out; keeps the partial line and the event being built between feeds."""
+    """Bytes in, events out; keeps the partial line and the event being built between feeds.
 
-    __slots__ = ("_data", "_event", "_last_id", "_retry", "_skip_lf", "_started", "_tail", "_utf8")
+    No line may be longer than ``max_line_length`` characters (default
+    ``DEFAULT_MAX_LINE_LENGTH``): past it ``feed`` raises ``ResponseFormatError`` naming the
+    limit, whatever the chunking, so a line that never ends cannot take all the memory. A
+    decoder that raised is done; make a new one for another stream.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "_data",
+        "_event",
+        "_held",
+        "_held_len",
+        "_last_id",
+        "_max_line",
+        "_merged",
+        "_retry",
+        "_skip_lf",
+        "_started",
+        "_utf8",
+    )
+
+    def __init__(self, *, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        if isinstance(max_line_length, bool) or not isinstance(max_line_length, int):
+            raise InvalidRequestError("max_line_length", "must be an int")
+        if max_line_length < 1:
+            raise InvalidRequestError(
+                "max_line_length", f"must be at least 1, not {max_line_length}"
+            )
+        self._max_line = max_line_length
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self._tail = ""
+        # The line not ended yet, in pieces: joining it on every feed made a long line cost
+        # quadratic time. Recent pieces are merged 256 at a time into ``_merged``, so a line
+        # fed a byte at a time does not cost an object per byte either; every character is
+        # copied at most twice before the line ends.
+        self._held: list[str] = []
+        self._merged: list[str] = []
+        self._held_len = 0
         self._skip_lf = False  # the last chunk ended in CR: a leading LF belongs to it
         self._started = False
         self._data: list[str] = []
         self._event = ""
         self._last_id = ""
         self._retry: int | None = None
+
+    @property
+    def max_line_length(self) -> int:
+        """The longest line accepted, in characters (the CR/LF not counted)."""
+        return self._max_line
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         try:
@@ -66,10 +109,45 @@ class SSEDecoder:
             raise ResponseFormatError(
                 f"event stream ends inside a character ({exc.reason})"
             ) from None
-        self._tail = ""
+        self._take()
         self._data = []
         self._event = ""
         return []
+
+    def _hold(self, text: str) -> None:
+        """Keep the start of a line whose end has not come yet."""
+        self._held_len += len(text)
+        if self._held_len > self._max_line:
+            raise self._too_long()
+        held = self._held
+        held.append(text)
+        if len(held) >= _MERGE_EVERY:
+            self._merged.append("".join(held))
+            held.clear()
+
+    def _take(self) -> str:
+        """The held start of the line, as one string; nothing is held afterwards."""
+        text = "".join(self._merged) + "".join(self._held) if self._merged else "".join(self._held)
+        self._merged = []
+        self._held = []
+        self._held_len = 0
+        return text
+
+    def _end_held(self, lines: list[str], size: int) -> None:
+        """Off the fast path: join a held line to its end, and check the lines are not too long."""
+        if not lines:
+            return
+        if self._held_len:
+            first = lines[0] = self._take() + lines[0]
+            if len(first) > self._max_line:
+                raise self._too_long()
+        if size > self._max_line and any(len(line) > self._max_line for line in lines):
+            raise self._too_long()
+
+    def _too_long(self) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"event stream has a line longer than max_line_length ({self._max_line} characters)"
+        )
 
     def _lines(self, text: str) -> list[ServerSentEvent]:
         if not text:
@@ -85,8 +163,13 @@ class SSEDecoder:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         else:
             self._skip_lf = False
-        lines = (self._tail + text).split("\n")
-        self._tail = lines.pop()
+        # Only this chunk is searched and split: a held line is joined once, when it ends.
+        lines = text.split("\n")
+        tail = lines.pop()
+        if self._held_len or len(text) > self._max_line:
+            self._end_held(lines, len(text))
+        if tail:
+            self._hold(tail)
         events: list[ServerSentEvent] = []
         for line in lines:
             if line[:6] == "data: ":  # nearly every line of a real stream

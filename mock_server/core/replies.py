@@ -275,12 +275,16 @@ _CF_HEADERS = (("Server", "cloudflare"), ("CF-RAY", "8f0a1b2c3d4e5f60-SJC"))
 
 
 def error_body(message: str, field: str | None = None) -> bytes:
-    """The body of every error the mock itself raises: ``{"error": {"message", "field"}}``."""
-    return json.dumps({"error": {"message": message, "field": field}}).encode("utf-8")
+    """The body of every error the mock itself raises: ``{"message", "field"}``.
+
+    Flat on purpose: an ``"error"`` object makes gpt4free 0.5.4.0-0.6.2.8 crash with an
+    AttributeError instead of raising its ResponseStatusError (docs/real-clients.md).
+    """
+    return json.dumps({"message": message, "field": field}).encode("utf-8")
 
 
 def _json_error(status: int, message: str) -> Answer:
-    return Answer(status, json.dumps({"error": {"message": message}}).encode(), JSON_TYPE)
+    return Answer(status, json.dumps({"message": message}).encode(), JSON_TYPE)
 
 
 def _cf_error(status: int, title: str) -> Answer:
@@ -298,7 +302,9 @@ _BUILTIN: dict[int, Answer] = {
         HTML_TYPE,
         (*_CF_HEADERS, ("cf-mitigated", "challenge"), ("Cache-Control", "no-store")),
     ),
-    429: Answer(429, b"Rate limit exceeded", TEXT_TYPE),
+    # JSON, not the service's plain text: gpt4free 0.4.9.7-0.4.9.8 crash (NameError) on a
+    # text error body. The text form stays one scripted step away (docs/real-clients.md).
+    429: _json_error(429, "Rate limit exceeded"),
     500: _json_error(500, "Internal server error"),
     502: _cf_error(502, "Bad gateway"),
     503: _json_error(503, "Service temporarily unavailable"),

@@ -37,10 +37,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _RATE_LIMITED = {
-    "description": "Rate limited (--rate-limit): text 'Rate limit exceeded' with Retry-After"
-    " in whole seconds; also any scripted or chaos status",
+    "description": 'Rate limited (--rate-limit): {"message": "Rate limit exceeded"} with'
+    " Retry-After in whole seconds; also any scripted or chaos status",
     "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
-    "content": {"text/plain": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": _ERROR}},
 }
 
 

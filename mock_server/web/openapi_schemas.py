@@ -128,16 +128,10 @@ def components() -> dict[str, Any]:
         "schemas": {
             "Error": {
                 "type": "object",
-                "required": ["error"],
+                "required": ["message"],
                 "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["message"],
-                        "properties": {
-                            "message": {"type": "string"},
-                            "field": {"type": ["string", "null"]},
-                        },
-                    }
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
                 },
             },
             "Journal": {
