@@ -67,8 +67,11 @@ class AppServer:
         access_log: bool = False,
         shutdown_timeout: float = 2.0,
         sock: socket.socket | None = None,
+        auto_decompress: bool = True,
     ) -> None:
         self.app = app
+        # False: request bodies reach the handler as sent (the recording proxy forwards them).
+        self._auto_decompress = auto_decompress
         self.host = host
         self._port = port
         self._sock = sock
@@ -92,6 +95,8 @@ class AppServer:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
+        if not self._auto_decompress:
+            options["auto_decompress"] = False
         runner = web.AppRunner(self.app, shutdown_timeout=self.shutdown_timeout, **options)
         await runner.setup()
         try:

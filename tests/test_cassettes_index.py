@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 import pytest
 from helpers import COMMITTED_CASSETTES
@@ -151,3 +152,67 @@ def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:
     other = committed.lookup("POST", CHAT_PATH, body, cassette="chat_500.yaml")
     assert isinstance(other, Miss)
     assert other.closest[0]["cassette"] == "chat_500.yaml"
+
+
+def test_a_miss_compares_a_bounded_number_of_recordings_and_still_finds_the_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from websim_cassettes import CassetteFile, Interaction, RecordedRequest, RecordedResponse
+    from websim_cassettes import index as index_module
+
+    system = {"role": "system", "content": "You are terse."}
+
+    def question(i: int, verb: str = "squared") -> list[dict[str, str]]:
+        return [system, {"role": "user", "content": f"What is {i} {verb}?"}]
+
+    items = [
+        Interaction(
+            RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(question(i))),
+            RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+        )
+        for i in range(2000)
+    ]
+    index = ReplayIndex()
+    index.add_cassette(CassetteFile(Path("big.yaml"), items))
+    compared = []
+    real = index_module.body_differences
+    monkeypatch.setattr(
+        index_module, "body_differences", lambda a, b: compared.append(1) or real(a, b)
+    )
+    miss = index.lookup("POST", CHAT_PATH, _chat([*question(1234), OTTERS[0]]))
+    assert isinstance(miss, Miss)
+    assert len(compared) <= 64
+    assert miss.closest[0]["interaction"] == 1234
+    assert miss.closest[0]["differences"]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "headers", "problem"),
+    [
+        (42, "OK", {}, "status 42"),
+        (1000, "OK", {}, "status 1000"),
+        (200, "OK\r\nX-Injected: 1", {}, "reason"),
+        (200, "OK", {"X-Note": ["a\r\nSet-Cookie: b"]}, "header 'X-Note'"),
+        (200, "OK", {"Bad Name": ["a"]}, "not an HTTP token"),
+    ],
+)
+def test_a_response_that_cannot_be_sent_is_refused_at_load_naming_file_and_interaction(
+    tmp_path: Any, status: int, reason: str, headers: dict[str, list[str]], problem: str
+) -> None:
+    from websim_cassettes import Interaction, RecordedRequest, RecordedResponse, dump_cassette
+    from websim_cassettes.files import CassetteLoadError
+
+    good = Interaction(
+        RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(OTTERS)),
+        RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+    )
+    bad = Interaction(good.request, RecordedResponse(status, reason, headers, b"{}"))
+    (tmp_path / "broken.yaml").write_text(dump_cassette([good, bad]), encoding="utf-8")
+    with pytest.raises(CassetteLoadError) as caught:
+        ReplayIndex.from_directory(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'broken.yaml'}: interaction 1: ")
+    assert problem in message

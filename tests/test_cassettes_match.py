@@ -287,7 +287,7 @@ SECRETS = [
     "AIza" + "x" * 35,
     "xoxb-1234567890-abcdefghij",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
     'api_key="q8w7e6r5t4y3"',
     "password: hunter2hunter2",
     "https://cdn.example/a.png?X-Amz-Signature=0123456789abcdef&x=1",
