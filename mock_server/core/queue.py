@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from .errors import StepError
 from .steps import SCOPES, Scope, Step
 
-__all__ = ["ScriptQueue"]
+__all__ = ["MAX_PENDING_STEPS", "ScriptQueue"]
+
+# Steps that may wait at once, all endpoints together. A test scripts a handful; without a
+# bound, each 1 MiB POST of "[0,0,...]" queued 262,128 steps and nothing ever freed them.
+MAX_PENDING_STEPS = 10_000
 
 
 class ScriptQueue:
@@ -17,15 +22,30 @@ class ScriptQueue:
     each scope keeps its own deque and steps carry a sequence number, so taking one is O(1).
     """
 
-    __slots__ = ("_queues", "_seq", "waiting")
+    __slots__ = ("_queues", "_seq", "limit", "waiting")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_PENDING_STEPS) -> None:
         self._queues: dict[Scope, deque[tuple[int, Step]]] = {s: deque() for s in SCOPES}
         self._seq = 0
+        self.limit = limit
         self.waiting = 0  # steps in all queues: what a request checks first (usually 0)
 
+    def check_room(self, count: int, where: str = "responses") -> None:
+        """``StepError`` naming the limit when ``count`` more steps would not fit."""
+        if self.waiting + count > self.limit:
+            raise StepError(
+                where,
+                f"{count} steps would make {self.waiting + count} waiting; at most"
+                f" {self.limit} steps may wait at once (consume or reset some first)",
+            )
+
     def add(self, scope: Scope, steps: Iterable[Step]) -> int:
-        """Queue steps behind those already waiting; returns how many were added."""
+        """Queue steps behind those already waiting; returns how many were added.
+
+        ``StepError`` (and nothing queued) when they would pass ``limit``.
+        """
+        steps = list(steps)
+        self.check_room(len(steps))
         queue = self._queues[scope]
         added = 0
         for step in steps:

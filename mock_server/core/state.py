@@ -82,6 +82,8 @@ class MockState:
         Stream faults scripted for ``"image"`` are refused (an image answer is no stream).
         """
         where = parse_scope(scope)
+        if isinstance(steps, list):  # refuse a flood before parsing it
+            self.scripts.check_room(len(steps))
         parsed = parse_steps(steps)
         if where == "image":
             check_image_steps(parsed)
