@@ -21,7 +21,12 @@ from websim_core import __version__
 
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
-from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
+from .core.config import (
+    DEFAULT_JOURNAL_BYTES,
+    DEFAULT_JOURNAL_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    MockConfig,
+)
 from .core.errors import ConfigError
 from .server import AppServer, MockServer, is_loopback_host
 from .web.listen import BACKLOG
@@ -117,6 +122,13 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         type=integer,
         default=DEFAULT_JOURNAL_SIZE,
         help=f"requests kept in the journal, oldest dropped first (default {DEFAULT_JOURNAL_SIZE})",
+    )
+    parser.add_argument(
+        "--journal-bytes",
+        type=integer,
+        default=DEFAULT_JOURNAL_BYTES,
+        help="memory the journal may hold, oldest requests dropped first"
+        f" (default {DEFAULT_JOURNAL_BYTES}, 64 MiB)",
     )
 
 
@@ -240,6 +252,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": args.latency_ms,
         "max_body_bytes": args.max_body_bytes,
         "journal_size": args.journal_size,
+        "journal_bytes": args.journal_bytes,
         "latency": args.latency,
         "rate_limit": args.rate_limit,
         "rate_burst": args.rate_burst,

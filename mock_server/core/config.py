@@ -17,6 +17,7 @@ from .ratelimit import RATE_SCOPES, parse_rate
 
 __all__ = [
     "DEFAULT_JOURNAL_BODY_BYTES",
+    "DEFAULT_JOURNAL_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
     "MockConfig",
@@ -27,6 +28,9 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_JOURNAL_SIZE = 10_000
 DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
+# The journal's whole memory: about a thousand entries with full 64 KiB bodies, or the default
+# 10,000 entries of ordinary requests (a few KiB each).
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 
 
 def _is_int(value: object) -> bool:
@@ -58,6 +62,7 @@ class MockConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     journal_size: int = DEFAULT_JOURNAL_SIZE
     journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
     admin_loopback_only: bool = True
     # The origin image URLs point at when a request carries no usable Host header.
     public_url: str | None = None
@@ -99,6 +104,7 @@ class MockConfig:
         _int_at_least("max_body_bytes", self.max_body_bytes, 1)
         _int_at_least("journal_size", self.journal_size, 0)
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
+        _int_at_least("journal_bytes", self.journal_bytes, 0)
 
     def _check_latency(self) -> None:
         ms = self.latency_ms

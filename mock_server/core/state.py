@@ -44,7 +44,7 @@ class MockState:
         self.scripts = ScriptQueue()
         # With several workers nobody could read a worker's journal (the admin API refuses).
         journal_size = config.journal_size if config.workers == 1 else 0
-        self.journal = Journal(journal_size, config.journal_body_bytes)
+        self.journal = Journal(journal_size, config.journal_body_bytes, config.journal_bytes)
         # Unexpected exceptions from handlers, for the pytest plugin to re-raise at teardown.
         self.errors: list[BaseException] = []
         self.latency: LatencyModel | None = None
