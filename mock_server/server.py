@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .core.config import MockConfig, config_of
+from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig, config_of
 from .core.journal import JournalEntry
 from .core.state import MockState
 from .core.steps import Step
@@ -51,6 +51,8 @@ class AppServer:
     """Run an aiohttp app on a local port (0: a free one) through ``serve``; or on ``sock``, a
     bound socket (``websim-mock --workers`` hands each worker one).
 
+    ``idle_timeout``: seconds a connection may wait for its next request (or its first);
+    ``read_timeout``: seconds a request may take to arrive (see ``web.listen``).
     ``async with AppServer(app) as server: server.url``; the mock, the cassette replay server
     and the recording proxy are all one of these.
     """
@@ -65,8 +67,12 @@ class AppServer:
         access_log: bool = False,
         shutdown_timeout: float = 2.0,
         sock: socket.socket | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.app = app
+        self._idle_timeout = idle_timeout
+        self._read_timeout = read_timeout
         self.host = host
         self._port = port
         self._sock = sock
@@ -89,12 +95,22 @@ class AppServer:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
-        runner = web.AppRunner(self.app, shutdown_timeout=self._shutdown_timeout, **options)
+        runner = web.AppRunner(
+            self.app,
+            shutdown_timeout=self._shutdown_timeout,
+            keepalive_timeout=self._idle_timeout,  # also closes a connection that sends nothing
+            **options,
+        )
         await runner.setup()
         try:
             self._set_up(runner)
             self._server = await serve(
-                runner, self.host, self._port, lenient_headers=self._lenient, sock=self._sock
+                runner,
+                self.host,
+                self._port,
+                lenient_headers=self._lenient,
+                sock=self._sock,
+                read_timeout=self._read_timeout,
             )
         except BaseException:
             await runner.cleanup()
@@ -164,6 +180,8 @@ class MockServer(AppServer):
             access_log=access_log,
             shutdown_timeout=shutdown_timeout,
             sock=sock,
+            idle_timeout=self.config.idle_timeout,
+            read_timeout=self.config.read_timeout,
         )
 
     def _set_up(self, runner: web.AppRunner) -> None:

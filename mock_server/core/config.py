@@ -16,10 +16,12 @@ from .latency import MAX_LATENCY_MS, parse_latency
 from .ratelimit import RATE_SCOPES, parse_rate
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_JOURNAL_BODY_BYTES",
     "DEFAULT_JOURNAL_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_READ_TIMEOUT",
     "MockConfig",
     "config_fields",
     "config_of",
@@ -31,6 +33,10 @@ DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
 # The journal's whole memory: about a thousand entries with full 64 KiB bodies, or the default
 # 10,000 entries of ordinary requests (a few KiB each).
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+# Seconds a keep-alive connection may wait for its next request (aiohttp's own default is an
+# hour; 75 s is nginx's), and seconds a request's head and body may take to arrive.
+DEFAULT_IDLE_TIMEOUT = 75.0
+DEFAULT_READ_TIMEOUT = 30.0
 
 
 def _is_int(value: object) -> bool:
@@ -40,6 +46,12 @@ def _is_int(value: object) -> bool:
 def _int_at_least(name: str, value: object, lo: int) -> None:
     if not _is_int(value) or value < lo:  # type: ignore[operator]
         raise ConfigError(name, f"must be an integer >= {lo}, not {value!r:.40}")
+
+
+def _seconds(name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 < value <= 86_400:  # type: ignore[operator]  # (NaN fails too)
+        raise ConfigError(name, f"must be a number of seconds > 0 and <= 86400, not {value!r:.40}")
 
 
 def _parsed(name: str, parse: Any, text: object) -> None:
@@ -64,6 +76,8 @@ class MockConfig:
     journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES
     journal_bytes: int = DEFAULT_JOURNAL_BYTES
     admin_loopback_only: bool = True
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     # The origin image URLs point at when a request carries no usable Host header.
     public_url: str | None = None
     # Misbehaviour on demand (all off by default). latency: "fixed:MS", "uniform:LOW,HIGH",
@@ -105,6 +119,8 @@ class MockConfig:
         _int_at_least("journal_size", self.journal_size, 0)
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
         _int_at_least("journal_bytes", self.journal_bytes, 0)
+        for name in ("idle_timeout", "read_timeout"):
+            _seconds(name, getattr(self, name))
 
     def _check_latency(self) -> None:
         ms = self.latency_ms

@@ -201,7 +201,7 @@ class Journal:
         return self._maxlen
 
     @property
-    def bytes(self) -> int:
+    def held_bytes(self) -> int:
         """What the kept entries cost: their packed bytes plus ``ENTRY_OVERHEAD`` each."""
         self._pack()
         return self._bytes
