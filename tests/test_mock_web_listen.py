@@ -11,8 +11,8 @@ import json
 import time
 
 import pytest
-
 from helpers import raw_exchange
+
 from mock_server import MockServer
 from mock_server.web.wire import not_a_request
 
