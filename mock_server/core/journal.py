@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import struct
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 from .config import DEFAULT_JOURNAL_BODY_BYTES, DEFAULT_JOURNAL_BYTES, DEFAULT_JOURNAL_SIZE
@@ -148,6 +149,53 @@ def _cut_step(step: Step | None, limit: int) -> Step | None:
         body = step.body[:limit] if isinstance(step.body, str) else None
         return StatusStep(step.status, step.headers, body)
     return step
+
+
+def _unpack(packed: bytes, answer: tuple[Any, ...]) -> JournalEntry:
+    """A packed entry and its answer tuple as a ``JournalEntry``."""
+    (
+        entry_id,
+        time,
+        path_size,
+        block_size,
+        size,
+        response_size,
+        headers_size,
+        answer_size,
+    ) = _PACKED.unpack_from(packed)
+    start = _PACKED.size + path_size
+    path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
+    if block_size == _ODD_HEADERS:
+        raw_headers = answer[6]
+        block_size = 0
+        headers_truncated = len(b"\r\n".join(chain.from_iterable(raw_headers))) < headers_size
+    else:
+        fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
+        raw_headers = tuple(zip(fields[0::2], fields[1::2], strict=True))
+        headers_truncated = block_size < headers_size
+    end = len(packed)
+    response_body: bytes | None = None
+    if response_size != _NO_ANSWER:
+        end -= response_size
+        response_body = packed[end:]
+    method, endpoint, status, response_type, source, step = answer[:6]
+    return JournalEntry(
+        entry_id,
+        time,
+        method,
+        path,
+        raw_headers,
+        packed[start + block_size : end],
+        size,
+        endpoint,
+        status,
+        response_type,
+        response_body,
+        source,
+        step,
+        headers_truncated,
+        None if answer_size == response_size else answer_size,
+    )
 
 
 class Journal:
@@ -330,58 +378,27 @@ class Journal:
         return cost
 
     def entries(self) -> list[JournalEntry]:
+        return list(self.page())
+
+    @property
+    def last_id(self) -> int:
+        """The id of the newest entry recorded (0 before the first)."""
+        return self._next_id - 1
+
+    def page(self, since: int = 0, limit: int | None = None) -> Iterator[JournalEntry]:
+        """The entries with ids above ``since``, oldest first, at most ``limit`` of them.
+
+        Which entries is decided now (references only); each is decoded as it is consumed, so
+        a reader never holds more than the entry it is writing out.
+        """
         self._pack()
-        out = []
-        for packed, answer in zip(self._packed, self._answers, strict=True):
-            (
-                entry_id,
-                time,
-                path_size,
-                block_size,
-                size,
-                response_size,
-                headers_size,
-                answer_size,
-            ) = _PACKED.unpack_from(packed)
-            start = _PACKED.size + path_size
-            path = packed[_PACKED.size : start].decode("utf-8", "surrogatepass")
-            if block_size == _ODD_HEADERS:
-                raw_headers = answer[6]
-                block_size = 0
-                headers_truncated = len(b"\r\n".join(chain.from_iterable(raw_headers))) < (
-                    headers_size
-                )
-            else:
-                fields = packed[start : start + block_size].split(b"\r\n") if block_size else []
-                raw_headers = tuple(zip(fields[0::2], fields[1::2], strict=True))
-                headers_truncated = block_size < headers_size
-            end = len(packed)
-            response_body: bytes | None = None
-            if response_size != _NO_ANSWER:
-                end -= response_size
-                response_body = packed[end:]
-            body = packed[start + block_size : end]
-            method, endpoint, status, response_type, source, step = answer[:6]
-            out.append(
-                JournalEntry(
-                    entry_id,
-                    time,
-                    method,
-                    path,
-                    raw_headers,
-                    body,
-                    size,
-                    endpoint,
-                    status,
-                    response_type,
-                    response_body,
-                    source,
-                    step,
-                    headers_truncated,
-                    None if answer_size == response_size else answer_size,
-                )
-            )
-        return out
+        packed = self._packed
+        start = 0
+        if packed and since > 0:
+            start = max(0, since + 1 - _PACKED.unpack_from(packed[0])[0])
+        stop = None if limit is None else start + limit
+        chosen = list(islice(zip(packed, self._answers, strict=True), start, stop))
+        return (_unpack(entry, answer) for entry, answer in chosen)
 
     def clear(self) -> None:
         """Forget every entry; ids keep counting up, so an old id never names a new request."""

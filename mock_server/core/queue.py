@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from operator import itemgetter
 
 from .errors import StepError
 from .steps import SCOPES, Scope, Step
@@ -13,6 +16,12 @@ __all__ = ["MAX_PENDING_STEPS", "ScriptQueue"]
 # Steps that may wait at once, all endpoints together. A test scripts a handful; without a
 # bound, each 1 MiB POST of "[0,0,...]" queued 262,128 steps and nothing ever freed them.
 MAX_PENDING_STEPS = 10_000
+
+
+def _tagged(
+    scope: Scope, queue: deque[tuple[int, Step]], since: int
+) -> Iterator[tuple[int, Scope, Step]]:
+    return ((seq, scope, step) for seq, step in queue if seq > since)
 
 
 class ScriptQueue:
@@ -55,6 +64,11 @@ class ScriptQueue:
         self.waiting += added
         return added
 
+    @property
+    def last_id(self) -> int:
+        """The number of the last step scripted (0 before the first)."""
+        return self._seq
+
     def take(self, endpoint: Scope) -> Step | None:
         """The next step for a request to ``endpoint``, removed from the queue; None if none."""
         own = self._queues[endpoint]
@@ -69,8 +83,14 @@ class ScriptQueue:
 
     def pending(self) -> list[tuple[Scope, Step]]:
         """Every waiting step with its scope, in the order they were scripted."""
-        tagged = [(seq, scope, step) for scope, q in self._queues.items() for seq, step in q]
-        return [(scope, step) for _, scope, step in sorted(tagged, key=lambda t: t[0])]
+        return [(scope, step) for _, scope, step in self.page()]
+
+    def page(self, since: int = 0, limit: int | None = None) -> list[tuple[int, Scope, Step]]:
+        """Waiting steps scripted after the one numbered ``since``, at most ``limit``, in the
+        order they were scripted, each with its number; only those are gathered."""
+        # Each queue is in order: merging them gives the order they were scripted in.
+        tagged = [_tagged(scope, queue, since) for scope, queue in self._queues.items()]
+        return list(islice(heapq.merge(*tagged, key=itemgetter(0)), limit))
 
     def clear(self) -> None:
         for queue in self._queues.values():

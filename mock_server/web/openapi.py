@@ -206,12 +206,31 @@ def _admin_requests() -> dict[str, Any]:
     return {
         "get": {
             "summary": "The journal: requests received, oldest first (admin: loopback, or the admin token)",
+            "parameters": _page_parameters(),
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/Journal"}, "The journal"),
-                **_errors(401, 403, 409),
+                **_errors(400, 401, 403, 409),
             },
         }
     }
+
+
+def _page_parameters() -> list[dict[str, Any]]:
+    """``since`` and ``limit``: the admin reads come a page at a time."""
+    return [
+        {
+            "name": "since",
+            "in": "query",
+            "description": "Only items with an id above this one (the page's 'next')",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "Items per page",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100},
+        },
+    ]
 
 
 def _admin_reset() -> dict[str, Any]:
@@ -267,9 +286,10 @@ def _admin_scenarios() -> dict[str, Any]:
         },
         "get": {
             "summary": "The steps still waiting, in order (admin: loopback, or the admin token)",
+            "parameters": _page_parameters(),
             "responses": {
                 "200": _json({"type": "object"}, "Pending steps"),
-                **_errors(401, 403, 409),
+                **_errors(400, 401, 403, 409),
             },
         },
     }
