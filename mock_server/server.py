@@ -19,6 +19,7 @@ from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig,
 from .core.journal import JournalEntry
 from .core.state import MockState
 from .core.steps import Step
+from .web.accept import Listener
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
@@ -80,7 +81,7 @@ class AppServer:
         self._access_log = access_log
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self.url = ""
 
     @property

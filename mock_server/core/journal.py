@@ -122,6 +122,7 @@ _ODD_HEADERS = 0xFFFFFFFF  # header size meaning "kept apart": a name or value h
 _NO_ANSWER = 0xFFFFFFFF  # answer size meaning "no body was sent" (None)
 _MAX_SHARED_ANSWERS = 256
 _PACK_EVERY = 64
+_BATCHED_HEADERS = 16  # a request with more header lines (up to 128 of 8 KiB) is packed at once
 # What an entry costs besides its packed bytes (the bytes object, its deque slots, its share
 # of an answer tuple): counted against max_bytes so that tiny entries are bounded too.
 ENTRY_OVERHEAD = 128
@@ -210,8 +211,9 @@ class Journal:
     caches, into one bytes object per entry (id, time, path, header block, body, the answer's
     body) and a tuple saying how it was answered, which entries answered alike share (the
     answer's body is packed so that they do). ``entries()`` unpacks them into ``JournalEntry``
-    objects; nothing is decoded or parsed before that. The pending pieces are at most
-    ``_PACK_EVERY`` requests the server already holds in memory.
+    objects; nothing is decoded or parsed before that. A request with something to cut (a
+    body or answer over ``max_body``, more than ``_BATCHED_HEADERS`` header lines) is packed
+    at once, so the batch never holds much more than the cut entries will.
     """
 
     __slots__ = (
@@ -293,7 +295,13 @@ class Journal:
                 step,
             )
         )
-        if len(pending) >= _PACK_EVERY:
+        # Pack now what will be cut: the batch never holds more than the cut sizes allow.
+        if (
+            len(pending) >= _PACK_EVERY
+            or len(body) > self.max_body
+            or len(raw_headers) > _BATCHED_HEADERS
+            or (response_body is not None and len(response_body) > self.max_body)
+        ):
             self._pack()
         return entry_id
 

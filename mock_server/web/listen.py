@@ -11,6 +11,7 @@ body take longer than ``read_timeout`` to arrive (408); both close the connectio
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.replies import error_body
+from .accept import Listener
 from .internals import check_internals, json_errors
 from .wire import HeaderFixer
 
@@ -115,7 +117,8 @@ class LenientProtocol(asyncio.Protocol):
 
 # Connections waiting to be accepted. asyncio's default (100) overflows when a load generator
 # opens 256 connections at once: the kernel drops the SYNs past it and the clients retry a
-# second later (measured: 50 of 256 wrk connections). The kernel caps it at somaxconn.
+# second later (measured: 50 of 256 wrk connections). The kernel caps it at somaxconn. (It is
+# only the kernel's queue: the Listener accepts ACCEPT_BATCH per wakeup, not a backlog's worth.)
 BACKLOG = 1024
 
 
@@ -128,7 +131,7 @@ async def serve(
     backlog: int = BACKLOG,
     sock: socket.socket | None = None,
     read_timeout: float | None = None,
-) -> asyncio.Server:
+) -> Listener:
     """Listen for a set-up runner; like ``web.TCPSite`` but with the header fix.
 
     ``sock``: an already bound socket to listen on instead of ``host``/``port``;
@@ -148,10 +151,17 @@ async def serve(
         def factory() -> asyncio.Protocol:
             return json_errors(server())
 
-    loop = asyncio.get_running_loop()
     if sock is not None:
-        return await loop.create_server(factory, sock=sock, backlog=backlog)
-    return await loop.create_server(factory, host, port, backlog=backlog)
+        return Listener([sock], factory, backlog)
+    # asyncio resolves and binds (every address of "localhost", IPv6 options...); the
+    # Listener accepts on copies of its sockets (see web.accept).
+    loop = asyncio.get_running_loop()
+    bound = await loop.create_server(factory, host, port, start_serving=False)
+    try:
+        sockets = [socket.socket(fileno=os.dup(s.fileno())) for s in bound.sockets]
+    finally:
+        bound.close()
+    return Listener(sockets, factory, backlog)
 
 
 def listening_url(host: str | None, sockets: Iterable[Any]) -> str:
