@@ -6,6 +6,7 @@ clients then send as ``Authorization: Bearer <token>`` (compared in constant tim
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -109,6 +110,9 @@ async def _stream_page(
     for item in items:
         await response.write((b", " if count else b"") + json.dumps(item).encode())
         count, last = count + 1, item["id"]
+        # write() only waits when the socket is full: with a fast reader, let others (such as
+        # /healthz) in between items all the same.
+        await asyncio.sleep(0)
     more = last is not None and last < last_id
     await response.write(f'], "count": {count}, "next": {last if more else "null"}}}'.encode())
     await response.write_eof()
