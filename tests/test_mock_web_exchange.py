@@ -87,7 +87,7 @@ def _status_and_field(answer: bytes) -> tuple[int, object]:
         ),
         (
             b"POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-            501,
+            400,
             "transfer-encoding",
         ),
     ],

@@ -219,7 +219,6 @@ class Journal:
     __slots__ = (
         "_answers",
         "_bytes",
-        "_maxlen",
         "_next_id",
         "_packed",
         "_pending",
@@ -235,12 +234,11 @@ class Journal:
         max_body: int = DEFAULT_JOURNAL_BODY_BYTES,
         max_bytes: int = DEFAULT_JOURNAL_BYTES,
     ) -> None:
-        self._packed: deque[bytes] = deque()
-        self._answers: deque[tuple[Any, ...]] = deque()
+        self._packed: deque[bytes] = deque(maxlen=maxlen)
+        self._answers: deque[tuple[Any, ...]] = deque(maxlen=maxlen)
         self._pending: list[tuple[Any, ...]] = []
         self._shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._next_id = 1
-        self._maxlen = maxlen
         self.max_body = max_body
         self.max_bytes = max_bytes
         self._bytes = 0
@@ -248,7 +246,9 @@ class Journal:
 
     @property
     def maxlen(self) -> int:
-        return self._maxlen
+        maxlen = self._packed.maxlen
+        assert maxlen is not None
+        return maxlen
 
     @property
     def held_bytes(self) -> int:
@@ -309,12 +309,13 @@ class Journal:
         pending = self._pending
         if not pending:
             return
-        if not self._maxlen:
+        if not self.maxlen:
             pending.clear()
             return
         max_body, shared = self.max_body, self._shared
         max_headers = max(max_body, MIN_HEADER_BYTES)
         packed, answers = self._packed, self._answers
+        maxlen, max_bytes, size = self.maxlen, self.max_bytes, self._bytes
         entry_id = self._next_id - len(pending)
         for (
             when,
@@ -336,22 +337,20 @@ class Journal:
                 raw_headers = _cut_headers(raw_headers, max_headers)
                 block = b"\r\n".join(chain.from_iterable(raw_headers))
                 block_size = len(block)
-            answer_size = _NO_ANSWER
+            kept_answer = answer_size = _NO_ANSWER
             if response_body is not None:
-                answer_size = len(response_body)
+                kept_answer = answer_size = len(response_body)
                 if answer_size > max_body:
                     response_body, step = response_body[:max_body], _cut_step(step, max_body)
+                    kept_answer = max_body
             answer: tuple[Any, ...] = (method, endpoint, status, response_type, source, step)
             if raw_headers and block.count(b"\r\n") != 2 * len(raw_headers) - 1:
                 block, block_size, answer = b"", _ODD_HEADERS, (*answer, raw_headers)
+                size += max_headers  # kept apart, at most this long
             elif step is None:  # hashable: share the answer with the entries answered alike
                 answer = shared.setdefault(answer, answer)
                 if len(shared) > _MAX_SHARED_ANSWERS:
                     shared.clear()
-            if response_body is None:
-                response_body, kept_answer = b"", _NO_ANSWER
-            else:
-                kept_answer = len(response_body)
             head = _PACKED.pack(
                 entry_id,
                 when,
@@ -362,28 +361,30 @@ class Journal:
                 headers_size,
                 answer_size,
             )
-            entry = b"".join((head, target, block, body[:max_body], response_body))
+            entry = b"".join((head, target, block, body[:max_body], response_body or b""))
+            if len(packed) == maxlen:  # the deques drop their oldest on append: count it out
+                size -= len(packed[0]) + ENTRY_OVERHEAD
+                if len(answers[0]) > 6:  # headers kept apart
+                    size -= max_headers
             packed.append(entry)
             answers.append(answer)
-            self._bytes += self._cost(entry)
+            size += len(entry) + ENTRY_OVERHEAD
             entry_id += 1
-            if len(packed) > self._maxlen or self._bytes > self.max_bytes:
-                self._drop_oldest()
+            if size > max_bytes:
+                size = self._drop_oldest(size)
+        self._bytes = size
         pending.clear()
 
-    def _drop_oldest(self) -> None:
-        """Drop entries, oldest first, until at most maxlen in at most max_bytes remain."""
+    def _drop_oldest(self, size: int) -> int:
+        """Drop entries, oldest first, until the rest fit in max_bytes; returns what they cost
+        (``size``: what all of them did)."""
         packed, answers = self._packed, self._answers
-        while packed and (len(packed) > self._maxlen or self._bytes > self.max_bytes):
-            self._bytes -= self._cost(packed.popleft())
-            answers.popleft()
-
-    def _cost(self, entry: bytes) -> int:
-        """What a packed entry holds in memory; headers kept apart count at their cut size."""
-        cost = len(entry) + ENTRY_OVERHEAD
-        if _PACKED.unpack_from(entry)[3] == _ODD_HEADERS:
-            cost += max(self.max_body, MIN_HEADER_BYTES)
-        return cost
+        odd = max(self.max_body, MIN_HEADER_BYTES)
+        while packed and size > self.max_bytes:
+            size -= len(packed.popleft()) + ENTRY_OVERHEAD
+            if len(answers.popleft()) > 6:  # headers kept apart
+                size -= odd
+        return size
 
     def entries(self) -> list[JournalEntry]:
         return list(self.page())
