@@ -44,7 +44,7 @@ async def read_body(request: web.BaseRequest, note: Note, limit: int) -> bytes:
     transfer = request.headers.get("Transfer-Encoding")  # aiohttp reads "gzip, chunked" as
     if transfer is not None and transfer.replace(" ", "").lower() != "chunked":  # plain chunked
         problem = f"{one_line(transfer, 60)!r} is not supported (only chunked)"
-        raise RequestRefused("transfer-encoding", problem, 501, close=True)
+        raise RequestRefused("transfer-encoding", problem, close=True)
     content = request.content
     try:
         if content.is_eof():  # (a stored exception is raised by read_nowait as by read)
