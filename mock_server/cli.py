@@ -22,7 +22,14 @@ from websim_core import __version__
 
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
-from .core.config import DEFAULT_JOURNAL_SIZE, DEFAULT_MAX_BODY_BYTES, MockConfig
+from .core.config import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_JOURNAL_BYTES,
+    DEFAULT_JOURNAL_SIZE,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_READ_TIMEOUT,
+    MockConfig,
+)
 from .core.errors import ConfigError, StubError
 from .server import AppServer, MockServer, is_loopback_host
 from .stubfiles import read_stubs_path, watch_stub_files
@@ -129,6 +136,27 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         type=integer,
         default=DEFAULT_JOURNAL_SIZE,
         help=f"requests kept in the journal, oldest dropped first (default {DEFAULT_JOURNAL_SIZE})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=number,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a keep-alive connection may wait for its next request"
+        f" (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=number,
+        default=DEFAULT_READ_TIMEOUT,
+        help="seconds a request's head and body may take to arrive; slower ones get a 408"
+        f" (default {DEFAULT_READ_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--journal-bytes",
+        type=integer,
+        default=DEFAULT_JOURNAL_BYTES,
+        help="memory the journal may hold, oldest requests dropped first"
+        f" (default {DEFAULT_JOURNAL_BYTES}, 64 MiB)",
     )
 
 
@@ -260,6 +288,9 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": args.latency_ms,
         "max_body_bytes": args.max_body_bytes,
         "journal_size": args.journal_size,
+        "journal_bytes": args.journal_bytes,
+        "idle_timeout": args.idle_timeout,
+        "read_timeout": args.read_timeout,
         "latency": args.latency,
         "rate_limit": args.rate_limit,
         "rate_burst": args.rate_burst,

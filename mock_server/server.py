@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .core.config import MockConfig, config_of
+from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig, config_of
 from .core.journal import JournalEntry
 from .core.state import MockState
 from .core.steps import Step
 from .core.stubset import StubSet
+from .web.accept import Listener
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
@@ -53,6 +54,8 @@ class AppServer:
     """Run an aiohttp app on a local port (0: a free one) through ``serve``; or on ``sock``, a
     bound socket (``websim-mock --workers`` hands each worker one).
 
+    ``idle_timeout``: seconds a connection may wait for its next request (or its first);
+    ``read_timeout``: seconds a request may take to arrive (see ``web.listen``).
     ``async with AppServer(app) as server: server.url``; the mock, the cassette replay server
     and the recording proxy are all one of these.
     """
@@ -68,10 +71,14 @@ class AppServer:
         shutdown_timeout: float = 2.0,
         sock: socket.socket | None = None,
         auto_decompress: bool = True,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.app = app
         # False: request bodies reach the handler as sent (the recording proxy forwards them).
         self._auto_decompress = auto_decompress
+        self._idle_timeout = idle_timeout
+        self._read_timeout = read_timeout
         self.host = host
         self._port = port
         self._sock = sock
@@ -80,7 +87,7 @@ class AppServer:
         # Seconds an answer in flight gets to finish when the server closes (read by start()).
         self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self.url = ""
 
     @property
@@ -97,12 +104,22 @@ class AppServer:
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
         if not self._auto_decompress:
             options["auto_decompress"] = False
-        runner = web.AppRunner(self.app, shutdown_timeout=self.shutdown_timeout, **options)
+        runner = web.AppRunner(
+            self.app,
+            shutdown_timeout=self.shutdown_timeout,
+            keepalive_timeout=self._idle_timeout,  # also closes a connection that sends nothing
+            **options,
+        )
         await runner.setup()
         try:
             self._set_up(runner)
             self._server = await serve(
-                runner, self.host, self._port, lenient_headers=self._lenient, sock=self._sock
+                runner,
+                self.host,
+                self._port,
+                lenient_headers=self._lenient,
+                sock=self._sock,
+                read_timeout=self._read_timeout,
             )
         except BaseException:
             await runner.cleanup()
@@ -172,6 +189,8 @@ class MockServer(AppServer):
             access_log=access_log,
             shutdown_timeout=shutdown_timeout,
             sock=sock,
+            idle_timeout=self.config.idle_timeout,
+            read_timeout=self.config.read_timeout,
         )
 
     def _set_up(self, runner: web.AppRunner) -> None:

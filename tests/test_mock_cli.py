@@ -169,3 +169,22 @@ def test_cli_passes_the_misbehaviour_flags_on() -> None:
     assert options["latency"] == "uniform:1,2"
     assert options["directives"] is True
     MockServer(**options)  # every option is a MockServer keyword
+
+
+def test_cli_passes_the_limit_and_timeout_flags_on(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--journal-bytes", "1000", "--idle-timeout", "0.5", "--read-timeout", "2"]
+    options = cli.mock_options(cli._parser().parse_args(argv))
+    assert (options["journal_bytes"], options["idle_timeout"], options["read_timeout"]) == (
+        1000,
+        0.5,
+        2.0,
+    )
+    server = MockServer(**options)
+    assert (server.config.idle_timeout, server.config.read_timeout) == (0.5, 2.0)
+    for bad, message in (
+        (["--read-timeout", "0"], "--read-timeout: must be a number of seconds > 0"),
+        (["--journal-bytes", "-1"], "--journal-bytes: must be an integer >= 0"),
+    ):
+        with pytest.raises(SystemExit):
+            cli.main(bad)
+        assert message in capsys.readouterr().err

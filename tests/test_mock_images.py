@@ -150,7 +150,9 @@ async def test_client_and_mock_refuse_what_is_not_w_h(ratio: str) -> None:
 
 
 def test_openapi_states_the_rule() -> None:
-    schema = openapi_spec("0")["paths"][IMAGE_PATH]["post"]["requestBody"]["content"]["application/json"]
+    schema = openapi_spec("0")["paths"][IMAGE_PATH]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
     ratio = schema["schema"]["properties"]["aspect_ratio"]
     assert "positive integers" in ratio["description"]
     assert "4:3" in ratio["description"]

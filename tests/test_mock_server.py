@@ -362,8 +362,8 @@ async def test_scenarios_over_http(websim_server: MockServer) -> None:
         assert (status, body) == (200, {"queued": 2, "pending": 2})
         async with session.get(admin) as resp:
             assert (await resp.json())["pending"] == [
-                {"endpoint": "chat", "step": {"status": 429}},
-                {"endpoint": "chat", "step": {"reply": None}},
+                {"id": 1, "endpoint": "chat", "step": {"status": 429}},
+                {"id": 2, "endpoint": "chat", "step": {"reply": None}},
             ]
         bad = [
             ({"responses": [429, {"status": 99}]}, "responses[1].status"),

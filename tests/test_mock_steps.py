@@ -107,6 +107,7 @@ def test_step_json_round_trips() -> None:
         {"max_body_bytes": 0},
         {"journal_size": -1},
         {"journal_body_bytes": -1},
+        {"journal_bytes": -1},
     ],
 )
 def test_config_refuses_bad_options(options: dict[str, Any]) -> None:

@@ -17,9 +17,12 @@ from .ratelimit import RATE_SCOPES, parse_rate
 from .stubs import parse_stubs
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_JOURNAL_BODY_BYTES",
+    "DEFAULT_JOURNAL_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_READ_TIMEOUT",
     "MockConfig",
     "config_fields",
     "config_of",
@@ -28,6 +31,13 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_JOURNAL_SIZE = 10_000
 DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
+# The journal's whole memory: about a thousand entries with full 64 KiB bodies, or the default
+# 10,000 entries of ordinary requests (a few KiB each).
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+# Seconds a keep-alive connection may wait for its next request (aiohttp's own default is an
+# hour; 75 s is nginx's), and seconds a request's head and body may take to arrive.
+DEFAULT_IDLE_TIMEOUT = 75.0
+DEFAULT_READ_TIMEOUT = 30.0
 
 
 def _is_int(value: object) -> bool:
@@ -37,6 +47,12 @@ def _is_int(value: object) -> bool:
 def _int_at_least(name: str, value: object, lo: int) -> None:
     if not _is_int(value) or value < lo:  # type: ignore[operator]
         raise ConfigError(name, f"must be an integer >= {lo}, not {value!r:.40}")
+
+
+def _seconds(name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 < value <= 86_400:  # type: ignore[operator]  # (NaN fails too)
+        raise ConfigError(name, f"must be a number of seconds > 0 and <= 86400, not {value!r:.40}")
 
 
 def _parsed(name: str, parse: Any, text: object) -> None:
@@ -59,7 +75,10 @@ class MockConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     journal_size: int = DEFAULT_JOURNAL_SIZE
     journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
     admin_loopback_only: bool = True
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     # The origin image URLs point at when a request carries no usable Host header.
     public_url: str | None = None
     # Misbehaviour on demand (all off by default). latency: "fixed:MS", "uniform:LOW,HIGH",
@@ -102,6 +121,9 @@ class MockConfig:
         _int_at_least("max_body_bytes", self.max_body_bytes, 1)
         _int_at_least("journal_size", self.journal_size, 0)
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
+        _int_at_least("journal_bytes", self.journal_bytes, 0)
+        for name in ("idle_timeout", "read_timeout"):
+            _seconds(name, getattr(self, name))
         if self.stubs is not None:
             try:
                 parse_stubs(self.stubs)

@@ -53,7 +53,7 @@ class MockState:
             self.stubs.add(parse_stubs(config.stubs))
         # With several workers nobody could read a worker's journal (the admin API refuses).
         journal_size = config.journal_size if config.workers == 1 else 0
-        self.journal = Journal(journal_size, config.journal_body_bytes)
+        self.journal = Journal(journal_size, config.journal_body_bytes, config.journal_bytes)
         # Unexpected exceptions from handlers, for the pytest plugin to re-raise at teardown.
         self.errors: list[BaseException] = []
         self.latency: LatencyModel | None = None
@@ -91,6 +91,8 @@ class MockState:
         Stream faults scripted for ``"image"`` are refused (an image answer is no stream).
         """
         where = parse_scope(scope)
+        if isinstance(steps, list):  # refuse a flood before parsing it
+            self.scripts.check_room(len(steps))
         parsed = parse_steps(steps)
         if where == "image":
             check_image_steps(parsed)

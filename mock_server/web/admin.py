@@ -6,21 +6,24 @@ clients then send as ``Authorization: Bearer <token>`` (compared in constant tim
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 
 from ..core.config import MockConfig
 from ..core.errors import RequestRefused, StepError
 from ..core.jsonbody import parse_json_strictly
+from ..core.replies import JSON_TYPE
 from ..core.state import MockState
 from .exchange import error_response, json_response, read_body, refuse
 from .playback import Note
 
-__all__ = ["Admin", "Handler", "bearer_matches", "is_loopback"]
+__all__ = ["MAX_PAGE_SIZE", "PAGE_SIZE", "Admin", "Handler", "bearer_matches", "is_loopback"]
 
 Handler = Callable[[web.Request, Note], Awaitable[web.StreamResponse]]
 
@@ -66,6 +69,56 @@ def _refusal_for_remote(request: web.Request, config: MockConfig) -> web.Respons
     return response
 
 
+# Entries (or steps) per page of GET /__admin/requests and /__admin/scenarios, unless the query
+# asks for another ``limit`` (up to MAX_PAGE_SIZE): a full journal of 64 KiB bodies read at once
+# built gigabytes before sending a byte.
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def _query_int(request: web.Request, name: str, default: int, hi: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) > hi:
+        raise RequestRefused(name, f"must be an integer 0..{hi}, not {text[:40]!r}")
+    return int(text)
+
+
+def _page_query(request: web.Request) -> tuple[int, int]:
+    """``since`` and ``limit`` from the query (RequestRefused for a bad one)."""
+    return _query_int(request, "since", 0, 2**62), _query_int(
+        request, "limit", PAGE_SIZE, MAX_PAGE_SIZE
+    )
+
+
+async def _stream_page(
+    request: web.Request,
+    head: dict[str, Any],
+    name: str,
+    items: Iterator[dict[str, Any]],
+    last_id: int,
+) -> web.StreamResponse:
+    """``{**head, name: [items...], "count": n, "next": id}``, written an item at a time."""
+    response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
+    await response.prepare(request)
+    if request.method == "HEAD":  # aiohttp sends what a stream writes, even to a HEAD
+        await response.write_eof()
+        return response
+    await response.write(json.dumps(head)[:-1].encode() + f', "{name}": ['.encode())
+    count, last = 0, None
+    for item in items:
+        await response.write((b", " if count else b"") + json.dumps(item).encode())
+        count, last = count + 1, item["id"]
+        # write() only waits when the socket is full: with a fast reader, let others (such as
+        # /healthz) in between items all the same.
+        await asyncio.sleep(0)
+    more = last is not None and last < last_id
+    await response.write(f'], "count": {count}, "next": {last if more else "null"}}}'.encode())
+    await response.write_eof()
+    return response
+
+
 class Admin:
     """The admin handlers of one app, over its state."""
 
@@ -94,15 +147,16 @@ class Admin:
         return error_response(409, message, "workers", note)
 
     async def requests(self, request: web.Request, note: Note) -> web.StreamResponse:
+        """A page of the journal, streamed: ``limit`` entries (default ``PAGE_SIZE``) with ids
+        above ``since``; ``next`` is the ``since`` of the next page (null: none yet)."""
+        try:
+            since, limit = _page_query(request)
+        except RequestRefused as exc:
+            return refuse(exc, note)
         journal = self.state.journal
-        entries = [entry.to_json() for entry in journal.entries()]
-        data = {
-            "requests": entries,
-            "count": len(entries),
-            "total": journal.total,
-            "dropped": journal.dropped,
-        }
-        return json_response(200, json.dumps(data).encode())
+        head = {"total": journal.total, "dropped": journal.dropped}
+        page = (entry.to_json() for entry in journal.page(since, limit))
+        return await _stream_page(request, head, "requests", page, journal.last_id)
 
     async def reset(self, request: web.Request, note: Note) -> web.StreamResponse:
         self.state.reset()
@@ -159,8 +213,16 @@ class Admin:
         return json_response(200, json.dumps({"deleted": count}).encode())
 
     async def scenarios(self, request: web.Request, note: Note) -> web.StreamResponse:
-        pending = [
-            {"endpoint": scope, "step": step.to_json()}
-            for scope, step in self.state.scripts.pending()
-        ]
-        return json_response(200, json.dumps({"pending": pending}).encode())
+        """The waiting steps, a page at a time like the journal (each step's ``id`` for
+        ``since``)."""
+        try:
+            since, limit = _page_query(request)
+        except RequestRefused as exc:
+            return refuse(exc, note)
+        scripts = self.state.scripts
+        page = (
+            {"id": seq, "endpoint": scope, "step": step.to_json()}
+            for seq, scope, step in scripts.page(since, limit)
+        )
+        head = {"waiting": len(scripts)}
+        return await _stream_page(request, head, "pending", page, scripts.last_id)

@@ -17,6 +17,7 @@ from websim_core.routing import CHAT_PATH, IMAGE_PATH
 from ..core.config import MockConfig, config_of
 from ..core.state import MockState
 from .admin import Admin, Handler
+from .exchange import expect_handler, json_http_errors
 from .handlers import Routes
 from .internals import FixedRoutes
 from .openapi import openapi_body
@@ -39,17 +40,20 @@ def build_app(state: MockState) -> web.Application:
         # Bodies are decoded by the handlers (wire.decode_body) so that a bad one gets a JSON
         # 4xx: aiohttp's own decompression fails outside them (plain-text 400, or a hang).
         handler_args={"auto_decompress": False},
+        # Only aiohttp's own refusals (no route can match the target) reach it: see exchange.
+        middlewares=[json_http_errors],
     )
     app[STATE_KEY] = state
     # Built on the first GET /openapi.json, then cached per configuration (not per app).
     routes = Routes(state, functools.partial(openapi_body, __version__, state.config))
     fixed: FixedRoutes = {}
+    expect = expect_handler(state.config.max_body_bytes)
 
     def add(method: str, path: str, handler: Handler, **kw: Any) -> None:
         route = routes.wrap(handler, **kw)
         # A GET route answers HEAD too (aiohttp sends no body), as web.get(allow_head=True).
         for each in ("GET", "HEAD") if method == "GET" else (method,):
-            app.router.add_route(each, path, route)
+            app.router.add_route(each, path, route, expect_handler=expect)
             if "{" not in path:
                 fixed.setdefault(path, {})[each] = route
 

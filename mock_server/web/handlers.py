@@ -1,7 +1,8 @@
 """The route handlers: read the bytes, ask the decision, play it; and the wrapper around them.
 
-There is no aiohttp middleware (any middleware costs two extra layers per request): each route
-handler is wrapped once by ``Routes.wrap``, which turns refused input into a JSON 4xx, a bug in
+No aiohttp middleware sees the mock's fixed paths (any middleware costs two extra layers per
+request; the one in ``exchange`` only puts aiohttp's own 404s in JSON): each route handler is
+wrapped once by ``Routes.wrap``, which turns refused input into a JSON 4xx, a bug in
 the mock into a JSON 500 kept for the pytest plugin, and journals the request.
 """
 

@@ -324,6 +324,24 @@ _WHO = {
 }
 
 
+def _page_parameters() -> list[dict[str, Any]]:
+    """``since`` and ``limit``: the admin reads come a page at a time."""
+    return [
+        {
+            "name": "since",
+            "in": "query",
+            "description": "Only items with an id above this one (the page's 'next')",
+            "schema": {"type": "integer", "minimum": 0, "default": 0},
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "description": "Items per page",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 100},
+        },
+    ]
+
+
 def _admin(facts: _Facts, name: str) -> dict[str, Any]:
     summary, answer = _ADMIN[name]
     guard = ""
@@ -339,6 +357,8 @@ def _admin(facts: _Facts, name: str) -> dict[str, Any]:
         operation["requestBody"] = _request_body(
             {"oneOf": [stub, {"type": "array", "items": stub}]}
         )
+    elif name in ("get_requests", "scenarios"):
+        operation["parameters"] = _page_parameters()
     elif name == "delete_stub":
         operation["parameters"] = [
             {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -356,6 +376,8 @@ def _admin(facts: _Facts, name: str) -> dict[str, Any]:
         responses = {"200": answer, **_body_errors(facts, bad)}
     elif name == "delete_stub":
         responses = {"200": answer, "404": _error("no stub has this id")}
+    elif name in ("get_requests", "scenarios"):
+        responses = {"200": answer, "400": _error("since or limit is not an integer in range")}
     else:
         responses = {"200": answer}
     if facts.admin_refusal is not None:
