@@ -96,6 +96,46 @@ def bench_index(path: Path, size: int, count: int) -> float:
     return statistics.median(times)
 
 
+def _miss_body(i: int, rng: random.Random) -> bytes:
+    """A request nothing recorded matches: a recorded conversation with one word changed."""
+    return _body(i, rng).replace(b"squared", b"cubed")
+
+
+def bench_miss(path: Path, size: int, count: int) -> float:
+    """Median seconds per ``ReplayIndex.lookup`` that matches nothing (near-miss report built)."""
+    index = ReplayIndex.from_directory(path.parent, repeat="last")
+    rng = random.Random(11)
+    times = []
+    for i in _sample(size, count, 4):
+        body = _miss_body(i, rng)
+        start = time.perf_counter()
+        found = index.lookup("POST", CHAT_PATH, body)
+        times.append(time.perf_counter() - start)
+        assert not isinstance(found, Hit), found
+        assert found.closest, found
+    return statistics.median(times)
+
+
+async def bench_hit_behind_misses(path: Path, size: int, rounds: int) -> float:
+    """Median seconds for a hit sent together with four misses to the replay server."""
+    rng = random.Random(12)
+    async with ReplayServer(path.parent) as server, aiohttp.ClientSession() as session:
+        url = server.url + CHAT_PATH
+
+        async def post(body: bytes) -> float:
+            start = time.perf_counter()
+            async with session.post(url, data=body, headers=HEADERS) as response:
+                await response.read()
+            return time.perf_counter() - start
+
+        times = []
+        for i in _sample(size, rounds, 5):
+            misses = [post(_miss_body(i + k, rng)) for k in range(4)]
+            *_, hit = await asyncio.gather(*misses, post(_body(i, rng)))
+            times.append(hit)
+        return statistics.median(times)
+
+
 async def _timed(session: aiohttp.ClientSession, url: str, bodies: list[bytes]) -> float:
     """Median seconds per POST of each body to ``url``, each answered 200."""
     times = []
@@ -141,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per size")
     parser.add_argument("--sizes", default="100,1000,2000")
+    parser.add_argument(
+        "--miss-size", type=int, default=20000, help="interactions for the miss case (0: skip)"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     fast_count = 200 if args.quick else 1000
@@ -172,8 +215,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{size:>12,}  {_us(row['index_s']):>13}  {_us(row['server_s']):>13}  "
             f"{_us(row['vcrpy_s']):>13}  {ratio:>11.0f}x"
         )
+    misses: dict[str, float] = {}
+    if args.miss_size:
+        with tempfile.TemporaryDirectory(prefix="websim-bench-replay-") as tmp:
+            path = write_cassette(Path(tmp), args.miss_size)
+            misses["miss_s"] = bench_miss(path, args.miss_size, 10 if args.quick else 40)
+            misses["hit_behind_4_misses_s"] = asyncio.run(
+                bench_hit_behind_misses(path, args.miss_size, 3 if args.quick else 10)
+            )
+        print(
+            f"{args.miss_size:,} interactions: a miss {_us(misses['miss_s'])}, "
+            f"a hit sent with four misses {_us(misses['hit_behind_4_misses_s'])}"
+        )
     first, last = sizes[0], sizes[-1]
     result: dict[str, Any] = {
+        "miss": {"size": args.miss_size, **misses},
         "sizes": sizes,
         "per_request_s": {str(k): v for k, v in rows.items()},
         f"flatness_{last}_vs_{first}": rows[last]["server_s"] / rows[first]["server_s"],

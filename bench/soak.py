@@ -84,7 +84,7 @@ IMAGE_STEPS: tuple[Any, ...] = tuple(
 
 CONN, FORMAT = "WebsimConnectionError", "ResponseFormatError"
 # fault -> what chat(), stream_chat() and generate_image() raise (None: they succeed), as
-# documented in README ("Misbehaviour on demand"); tests/test_fault_matrix.py checks each cell.
+# documented in docs/misbehaviour.md; tests/test_fault_matrix.py checks each cell.
 FAULTS: dict[str, dict[str, str | None]] = {
     "connection_reset": {"chat": CONN, "stream": CONN, "image": CONN},
     "empty_response": {"chat": CONN, "stream": CONN, "image": CONN},
@@ -461,16 +461,22 @@ class Soak:
                 await self.read_journal(admin)
 
     async def read_journal(self, admin: aiohttp.ClientSession) -> None:
-        async with admin.get(self.url + "/__admin/requests") as response:
-            data = await response.json()
-        self.journal.merge(data["requests"])
+        """The whole journal, a page at a time (the admin API pages it)."""
+        since: int | None = 0
+        while since is not None:
+            params = {"since": str(since), "limit": "1000"}
+            async with admin.get(self.url + "/__admin/requests", params=params) as response:
+                data = await response.json()
+            self.journal.merge(data["requests"])
+            since = data.get("next")
 
     async def pending_steps(self) -> int:
         async with (
             aiohttp.ClientSession() as admin,
             admin.get(self.url + "/__admin/scenarios") as response,
         ):
-            return len((await response.json())["pending"])
+            data = await response.json()
+            return int(data.get("waiting", len(data["pending"])))  # (a page, with the count)
 
     def verdicts(self, calls: list[Call]) -> tuple[Counter[str], list[str]]:
         """Outcome counts, and one line per call whose outcome is not the expected one.

@@ -122,14 +122,20 @@ class WireMockServer(ServerProcess):
         frames: bytes,
         journal_entries: int | None = None,
         ready_timeout: float = 90.0,
+        stubs: list[dict[str, Any]] | None = None,
     ) -> None:
+        """``stubs``: these mappings instead of the ones equivalent to the mock's defaults
+        (plus the /healthz one that start() waits on)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="websim-wiremock-")
         root = Path(self._tmp.name)
         (root / "mappings").mkdir()
         (root / "__files").mkdir()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        stubs = mappings(content, frames, f"{url}/images/wiremock.png")
+        if stubs is None:
+            stubs = mappings(content, frames, f"{url}/images/wiremock.png")
+        else:
+            stubs = [*stubs, mappings(content, frames, url)[-1]]  # the /healthz mapping
         for i, stub in enumerate(stubs):
             (root / "mappings" / f"stub{i}.json").write_text(json.dumps(stub))
         argv = [

@@ -18,6 +18,7 @@ from .core.errors import (
     RequestRefused,
     SessionError,
     StepError,
+    StubError,
 )
 from .core.images import image_size
 from .core.journal import JournalEntry
@@ -41,7 +42,8 @@ from .core.steps import (
     parse_step,
     parse_steps,
 )
-from .server import AppServer, MockServer, ThreadedMockServer
+from .core.stubs import parse_stubs
+from .server import AppServer, MockServer, StubHandle, ThreadedMockServer
 from .session_client import MockSession
 from .web.app import STATE_KEY, build_app, create_app, get_state
 from .web.listen import LenientProtocol, serve
@@ -77,6 +79,8 @@ __all__ = [
     "StepError",
     "StreamCut",
     "StreamMalformed",
+    "StubError",
+    "StubHandle",
     "ThreadedMockServer",
     "TruncatedBody",
     "__version__",
@@ -87,5 +91,6 @@ __all__ = [
     "image_size",
     "parse_step",
     "parse_steps",
+    "parse_stubs",
     "serve",
 ]

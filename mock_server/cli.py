@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from websim_core import __version__
@@ -22,20 +23,28 @@ from websim_core import __version__
 from .cassette_cli import add_cassette_arguments, cassette_server
 from .core.chaos import DEFAULT_CHAOS_MIX
 from .core.config import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_JOURNAL_BYTES,
     DEFAULT_JOURNAL_SIZE,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_SESSIONS,
+    DEFAULT_READ_TIMEOUT,
     DEFAULT_SESSION_IDLE_SECONDS,
     MockConfig,
 )
-from .core.errors import ConfigError
+from .core.errors import ConfigError, StubError
 from .server import AppServer, MockServer, is_loopback_host
+from .stubfiles import read_stubs_path, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import MAX_WORKERS, WORKER_FLAG, Workers, WorkerSpec, unsupported
 
 __all__ = ["main", "mock_config", "mock_options"]
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Ctrl-C wants the prompt back: an answer still in flight (a scripted delay, a dribble) gets
+# this long, then its connection is closed. aiohttp waits up to twice the runner's timeout
+# (once for the handler, once after cancelling it), so the library default of 2 s was 4 s here.
+STOP_GRACE = 0.1
 
 
 def _port(text: str) -> int:
@@ -119,10 +128,37 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"larger request bodies get a 413 (default {DEFAULT_MAX_BODY_BYTES})",
     )
     parser.add_argument(
+        "--stubs",
+        metavar="PATH",
+        help="a YAML or JSON file of stubs, or a folder of them (see docs/stubs.md);"
+        " reloaded whole when a file changes",
+    )
+    parser.add_argument(
         "--journal-size",
         type=integer,
         default=DEFAULT_JOURNAL_SIZE,
         help=f"requests kept in the journal, oldest dropped first (default {DEFAULT_JOURNAL_SIZE})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=number,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="seconds a keep-alive connection may wait for its next request"
+        f" (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=number,
+        default=DEFAULT_READ_TIMEOUT,
+        help="seconds a request's head and body may take to arrive; slower ones get a 408"
+        f" (default {DEFAULT_READ_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--journal-bytes",
+        type=integer,
+        default=DEFAULT_JOURNAL_BYTES,
+        help="memory the journal may hold, oldest requests dropped first"
+        f" (default {DEFAULT_JOURNAL_BYTES}, 64 MiB)",
     )
     parser.add_argument(
         "--max-sessions",
@@ -135,15 +171,13 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         "--session-idle-seconds",
         type=integer,
         default=DEFAULT_SESSION_IDLE_SECONDS,
-        help="a session unused this long is forgotten: its steps and journal view go"
+        help="a session unused this long is forgotten: its steps, stubs and journal view go"
         f" (default {DEFAULT_SESSION_IDLE_SECONDS})",
     )
 
 
 def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "misbehaviour (off by default; see the README's 'Misbehaviour on demand')"
-    )
+    group = parser.add_argument_group("misbehaviour (off by default; see docs/misbehaviour.md)")
     group.add_argument(
         "--latency",
         metavar="MODEL",
@@ -154,7 +188,7 @@ def _misbehaviour_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit",
         metavar="RATE",
         help="token bucket on the inference endpoints, e.g. 5/s or 300/min; over it: 429"
-        " 'Rate limit exceeded' with Retry-After",
+        ' {"message": "Rate limit exceeded"} with Retry-After',
     )
     group.add_argument(
         "--rate-burst",
@@ -224,6 +258,8 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
     given += [name for name in ("chaos", "directives") if getattr(args, name)]
     if args.rate_limit_scope != "global":
         given.append("rate_limit_scope")
+    if args.stubs is not None:
+        given.append("stubs")
     if given and (args.cassettes is not None or args.record_to is not None):
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise SystemExit(
@@ -231,15 +267,23 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
         )
 
 
-def _warn_if_exposed(host: str) -> None:
-    if not is_loopback_host(host):
-        print(
-            f"websim-mock: warning: listening on {host or 'every interface'} exposes the mock"
-            " beyond this machine; the admin API still answers loopback clients only, unless"
-            " --admin-token is given",
-            file=sys.stderr,
-            flush=True,
-        )
+def _warn_if_exposed(host: str, admin_token: str | None) -> None:
+    if is_loopback_host(host):
+        return
+    if admin_token:
+        admin = "other clients that send 'Authorization: Bearer <the admin token>'"
+    else:
+        admin = "no other client (set --admin-token or WEBSIM_MOCK_ADMIN_TOKEN to let one in)"
+    print(
+        f"websim-mock: warning: listening on {host or 'every interface'} exposes the mock"
+        f" beyond this machine; the admin API answers loopback clients and {admin}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _admin_token(args: argparse.Namespace) -> str | None:
+    return args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None
 
 
 def mock_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -262,6 +306,9 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "journal_size": args.journal_size,
         "max_sessions": args.max_sessions,
         "session_idle_seconds": args.session_idle_seconds,
+        "journal_bytes": args.journal_bytes,
+        "idle_timeout": args.idle_timeout,
+        "read_timeout": args.read_timeout,
         "latency": args.latency,
         "rate_limit": args.rate_limit,
         "rate_burst": args.rate_burst,
@@ -269,8 +316,19 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "chaos": args.chaos,
         "chaos_mix": args.chaos_mix,
         "directives": args.directives,
-        "admin_token": args.admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN") or None,
+        "admin_token": _admin_token(args),
     }
+
+
+def _stub_files(command: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """``{"stubs": [...]}`` from ``--stubs PATH`` (nothing without it); a usage error if bad."""
+    if args.stubs is None:
+        return {}
+    try:
+        args.stubs_seen, stubs = read_stubs_path(Path(args.stubs))
+    except StubError as exc:
+        command.error(f"argument --stubs: {exc}")
+    return {"stubs": stubs}
 
 
 def _flag(name: str) -> str:
@@ -306,8 +364,14 @@ async def _serve(
             stop.set()
 
         loop.add_reader(lifeline, parent_gone)
+    watcher = None
+    server.shutdown_timeout = STOP_GRACE
     try:
         async with server:
+            if args.stubs is not None and isinstance(server, MockServer):
+                watcher = asyncio.create_task(
+                    watch_stub_files(server.state, Path(args.stubs), args.stubs_seen)
+                )
             if worker is None:
                 print(f"websim mock server listening on {server.url}", flush=True)
             else:
@@ -315,6 +379,8 @@ async def _serve(
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in signals:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
@@ -338,7 +404,7 @@ def _main_workers(
         command.error(why)
     if args.cassettes is not None or args.record_to is not None:
         command.error("--workers above 1 serves the generated answers, not cassettes")
-    mock_config(command, args, workers=args.workers)  # refuse bad options once, here
+    mock_config(command, args, workers=args.workers, **_stub_files(command, args))  # once, here
     workers = Workers(argv, args.workers, host=args.host, port=args.port, backlog=BACKLOG)
     try:
         workers.start()
@@ -366,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _refuse_with_cassettes(args)
     worker = WorkerSpec.parse(args.worker_of) if args.worker_of else None
     if worker is None:
-        _warn_if_exposed(args.host)
+        _warn_if_exposed(args.host, _admin_token(args))
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -374,9 +440,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main_workers(command, args, argv)
     server = cassette_server(args)  # None: the generated answers
     if server is None:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = _stub_files(command, args)
         if worker is not None:
-            extra = {"workers": worker.count, "worker": worker.index}
+            extra.update(workers=worker.count, worker=worker.index)
         server = MockServer(
             mock_config(command, args, **extra),
             host=args.host,

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .core.config import MockConfig, config_of
+from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig, config_of
 from .core.journal import JournalEntry
 from .core.state import MockState
 from .core.steps import Step
+from .core.stubs import stub_data
+from .core.stubset import StubSet
+from .web.accept import Listener
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
@@ -27,6 +30,7 @@ from .web.listen import listening_url, serve
 __all__ = [
     "AppServer",
     "MockServer",
+    "StubHandle",
     "ThreadedMockServer",
     "is_loopback_host",
 ]
@@ -51,6 +55,8 @@ class AppServer:
     """Run an aiohttp app on a local port (0: a free one) through ``serve``; or on ``sock``, a
     bound socket (``websim-mock --workers`` hands each worker one).
 
+    ``idle_timeout``: seconds a connection may wait for its next request (or its first);
+    ``read_timeout``: seconds a request may take to arrive (see ``web.listen``).
     ``async with AppServer(app) as server: server.url``; the mock, the cassette replay server
     and the recording proxy are all one of these.
     """
@@ -65,16 +71,24 @@ class AppServer:
         access_log: bool = False,
         shutdown_timeout: float = 2.0,
         sock: socket.socket | None = None,
+        auto_decompress: bool = True,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.app = app
+        # False: request bodies reach the handler as sent (the recording proxy forwards them).
+        self._auto_decompress = auto_decompress
+        self._idle_timeout = idle_timeout
+        self._read_timeout = read_timeout
         self.host = host
         self._port = port
         self._sock = sock
         self._lenient = lenient_headers
         self._access_log = access_log
-        self._shutdown_timeout = shutdown_timeout
+        # Seconds an answer in flight gets to finish when the server closes (read by start()).
+        self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
-        self._server: asyncio.Server | None = None
+        self._server: Listener | None = None
         self.url = ""
 
     @property
@@ -89,12 +103,24 @@ class AppServer:
         if self._runner is not None:
             raise RuntimeError("the server is already started")
         options: dict[str, Any] = {} if self._access_log else {"access_log": None}
-        runner = web.AppRunner(self.app, shutdown_timeout=self._shutdown_timeout, **options)
+        if not self._auto_decompress:
+            options["auto_decompress"] = False
+        runner = web.AppRunner(
+            self.app,
+            shutdown_timeout=self.shutdown_timeout,
+            keepalive_timeout=self._idle_timeout,  # also closes a connection that sends nothing
+            **options,
+        )
         await runner.setup()
         try:
             self._set_up(runner)
             self._server = await serve(
-                runner, self.host, self._port, lenient_headers=self._lenient, sock=self._sock
+                runner,
+                self.host,
+                self._port,
+                lenient_headers=self._lenient,
+                sock=self._sock,
+                read_timeout=self._read_timeout,
             )
         except BaseException:
             await runner.cleanup()
@@ -164,6 +190,8 @@ class MockServer(AppServer):
             access_log=access_log,
             shutdown_timeout=shutdown_timeout,
             sock=sock,
+            idle_timeout=self.config.idle_timeout,
+            read_timeout=self.config.read_timeout,
         )
 
     def _set_up(self, runner: web.AppRunner) -> None:
@@ -187,8 +215,26 @@ class MockServer(AppServer):
         """
         self.state.script(endpoint, list(steps))
 
+    def stub(
+        self,
+        *,
+        match: Mapping[str, Any] | None = None,
+        respond: Mapping[str, Any],
+        name: str | None = None,
+        priority: int = 0,
+        times: int | None = None,
+    ) -> StubHandle:
+        """Answer the requests ``match`` picks with ``respond`` until removed (or reset).
+
+        ``server.stub(match={"last_user_message": {"contains": "hi"}}, respond={"reply": "yo"})``;
+        a bad stub raises ``StubError`` naming the field. The handle's ``remove()`` takes it out.
+        """
+        data = stub_data(match, respond, name, priority, times)
+        (stub_id,) = self.state.add_stubs(data)
+        return StubHandle(stub_id, self.state.stubs)
+
     def reset(self) -> None:
-        """Empty the journal and the scripts."""
+        """Empty the journal and the scripts; the standing stubs (``stubs=``) are put back."""
         self.state.reset()
 
     @property
@@ -214,6 +260,23 @@ class MockServer(AppServer):
             if more and hasattr(first, "add_note"):
                 first.add_note(f"(and {more} more exception(s) in the websim mock's handlers)")
             raise first
+
+
+class StubHandle:
+    """A stub put in force by ``server.stub(...)``: its ``id``, ``answered`` and ``remove()``."""
+
+    def __init__(
+        self, stub_id: str, stubs: StubSet, run: Callable[[Callable[[], Any]], Any] | None = None
+    ) -> None:
+        self.id = stub_id
+        self._stubs = stubs
+        # Where the set may be changed: the server's loop (ThreadedMockServer passes its own).
+        self._run = run or (lambda fn: fn())
+
+    def remove(self) -> bool:
+        """Take the stub out; False when it was gone already (removed, retired or reset)."""
+        removed: bool = self._run(lambda: self._stubs.remove(self.id))
+        return removed
 
 
 class ThreadedMockServer:
@@ -300,6 +363,24 @@ class ThreadedMockServer:
 
     def script(self, endpoint: str, steps: Iterable[StepLike]) -> None:
         self._on_loop(self._server().script, endpoint, list(steps))
+
+    def stub(
+        self,
+        *,
+        match: Mapping[str, Any] | None = None,
+        respond: Mapping[str, Any],
+        name: str | None = None,
+        priority: int = 0,
+        times: int | None = None,
+    ) -> StubHandle:
+        """``MockServer.stub``, from any thread."""
+        server = self._server()
+        handle: StubHandle = self._on_loop(
+            lambda: server.stub(
+                match=match, respond=respond, name=name, priority=priority, times=times
+            )
+        )
+        return StubHandle(handle.id, server.state.stubs, self._on_loop)
 
     def reset(self) -> None:
         self._on_loop(self._server().reset)

@@ -20,12 +20,14 @@ from typing import Any
 from .core.errors import SessionError
 from .core.sessions import check_session_name
 from .core.steps import Step
+from .core.stubs import stub_data
 
 __all__ = ["MockSession", "SessionError", "session_name_for"]
 
 StepLike = int | str | Mapping[str, Any] | Step
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 _TIMEOUT = 10.0
+_PAGE = 1000  # items per admin read: the most the server gives at once
 
 
 def session_name_for(label: str) -> str:
@@ -37,8 +39,8 @@ def session_name_for(label: str) -> str:
 class MockSession:
     """One session on the mock at ``server_url``: ``url`` is its base URL.
 
-    Stubs (``stub()``), ``find()`` and ``verify()`` come with the mock's stubs and verification
-    (issue 13); until then, filter ``requests`` yourself.
+    ``stub()`` puts a stub in force for this session only; ``find()`` and ``verify()`` come
+    with the mock's verification (issue 13); until then, filter ``requests`` yourself.
     """
 
     def __init__(self, server_url: str, name: str, *, admin_token: str | None = None) -> None:
@@ -71,17 +73,40 @@ class MockSession:
         pending: int = answer["pending"]
         return pending
 
+    def stub(
+        self,
+        *,
+        match: Mapping[str, Any] | None = None,
+        respond: Mapping[str, Any],
+        name: str | None = None,
+        priority: int = 0,
+        times: int | None = None,
+    ) -> str:
+        """Answer this session's requests that ``match`` picks with ``respond`` (as
+        ``MockServer.stub``; other sessions never see it); returns the stub's id."""
+        data = stub_data(match, respond, name, priority, times)
+        (stub_id,) = self._call("POST", "/__admin/stubs", data)["ids"]
+        return str(stub_id)
+
+    def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a paged admin read, following ``next`` to the end."""
+        items: list[dict[str, Any]] = []
+        since: int | None = 0
+        while since is not None:
+            page = self._call("GET", f"{path}?limit={_PAGE}&since={since}")
+            items += page[key]
+            since = page["next"]
+        return items
+
     @property
     def requests(self) -> list[dict[str, Any]]:
         """This session's journal, as ``GET /__admin/requests`` shows it, oldest first."""
-        entries: list[dict[str, Any]] = self._call("GET", "/__admin/requests")["requests"]
-        return entries
+        return self._pages("/__admin/requests", "requests")
 
     @property
     def pending(self) -> list[dict[str, Any]]:
         """This session's scripted steps still waiting."""
-        steps: list[dict[str, Any]] = self._call("GET", "/__admin/scenarios")["pending"]
-        return steps
+        return self._pages("/__admin/scenarios", "pending")
 
     def reset(self) -> None:
         """Empty this session's steps and journal view (begins the session if it is new)."""

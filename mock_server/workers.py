@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["MAX_WORKERS", "WORKER_FLAG", "WorkerSpec", "Workers", "unsupported"]
 
@@ -81,6 +82,7 @@ def _listen(host: str | None, port: int, count: int, backlog: int) -> list[socke
     family, kind, proto, _, address = socket.getaddrinfo(
         host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
+    address = _claim(family, kind, proto, address)
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -96,6 +98,22 @@ def _listen(host: str | None, port: int, count: int, backlog: int) -> list[socke
             sock.close()
         raise
     return sockets
+
+
+def _claim(family: int, kind: int, proto: int, address: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Bind ``address`` once without ``SO_REUSEPORT``, as a single process does, and free it.
+
+    ``SO_REUSEPORT`` lets every socket that sets it join the port's group, so a second
+    ``--workers`` server would bind too and silently take half the connections. A socket
+    without it is refused while anything listens there (EADDRINUSE, the single-process
+    error). A server starting in the instant between this probe and the bind is not caught.
+    Returns the address with the port the probe got when ``address`` asks for port 0.
+    """
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio binds
+        probe.bind(address)
+        claimed: tuple[Any, ...] = probe.getsockname()
+    return claimed
 
 
 class Workers:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from websim_core import WebsimClient
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+# The repository's committed cassettes, wherever pytest is started from.
+COMMITTED_CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 HELLO = [{"role": "user", "content": "Hello there, how are you doing today, my friend?"}]
 PROMPT = "A cat in space"
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 import vcr
+from helpers import COMMITTED_CASSETTES
 from vcr.serialize import deserialize
 from vcr.serializers import yamlserializer
 
 from websim_cassettes import (
     CassetteFile,
     Interaction,
-    cassette_dir,
     check_directory,
     check_file,
     dump_cassette,
@@ -27,7 +27,7 @@ from websim_cassettes import (
 )
 from websim_cassettes.__main__ import main
 
-COMMITTED = cassette_dir()
+COMMITTED = COMMITTED_CASSETTES
 
 
 def _plant(tmp_path: Path, source: str, change: object) -> Path:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 import pytest
+from helpers import COMMITTED_CASSETTES
 from hypothesis import given
 from strategies import chat_ids
 
-from websim_cassettes import Hit, Miss, ReplayIndex, cassette_dir, load_cassette
+from websim_cassettes import Hit, Miss, ReplayIndex, load_cassette
 from websim_core.protocol import build_chat_request, build_image_request
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -19,7 +21,7 @@ OTTERS = [{"role": "user", "content": "Tell me one fun fact about otters."}]
 
 @pytest.fixture(scope="module")
 def committed() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="none")
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="none")
 
 
 def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: bool) -> bytes:
@@ -29,12 +31,12 @@ def _chat(messages: list[dict[str, str]], project_id: str | None = None, **kw: b
 def test_loads_every_committed_cassette(committed: ReplayIndex) -> None:
     assert len(committed.cassettes) >= 15
     assert committed.rejected == []
-    total = sum(len(load_cassette(p).interactions) for p in cassette_dir().glob("*.yaml"))
+    total = sum(len(load_cassette(p).interactions) for p in COMMITTED_CASSETTES.glob("*.yaml"))
     assert committed.size == total
 
 
 def test_identical_requests_replay_their_sequence_in_order() -> None:
-    index = ReplayIndex.from_directory(cassette_dir(), repeat="none")
+    index = ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="none")
     statuses = []
     for _ in range(3):
         hit = index.lookup("POST", CHAT_PATH, _chat(OTTERS))
@@ -52,7 +54,7 @@ def test_identical_requests_replay_their_sequence_in_order() -> None:
 
 @pytest.mark.parametrize(("repeat", "fourth"), [("last", 200), ("cycle", 429)])
 def test_repeat_modes(repeat: str, fourth: int) -> None:
-    index = ReplayIndex.from_directory(cassette_dir(), repeat=repeat)  # type: ignore[arg-type]
+    index = ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat=repeat)  # type: ignore[arg-type]
     hits = [index.lookup("POST", CHAT_PATH, _chat(OTTERS)) for _ in range(4)]
     assert all(isinstance(h, Hit) for h in hits)
     assert hits[3].recorded.interaction.response.status == fourth  # type: ignore[union-attr]
@@ -60,7 +62,7 @@ def test_repeat_modes(repeat: str, fourth: int) -> None:
 
 @functools.cache
 def _repeating_index() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="last")
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="last")
 
 
 @given(chat_ids)
@@ -109,7 +111,7 @@ def test_a_miss_on_another_path_names_the_paths(committed: ReplayIndex) -> None:
 
 @pytest.fixture(scope="module")
 def committed_strict() -> ReplayIndex:
-    return ReplayIndex.from_directory(cassette_dir(), repeat="last", strict_ids=True)
+    return ReplayIndex.from_directory(COMMITTED_CASSETTES, repeat="last", strict_ids=True)
 
 
 def test_an_invalid_id_is_a_miss_that_says_so(committed_strict: ReplayIndex) -> None:
@@ -150,3 +152,67 @@ def test_one_cassette_can_be_chosen(committed: ReplayIndex) -> None:
     other = committed.lookup("POST", CHAT_PATH, body, cassette="chat_500.yaml")
     assert isinstance(other, Miss)
     assert other.closest[0]["cassette"] == "chat_500.yaml"
+
+
+def test_a_miss_compares_a_bounded_number_of_recordings_and_still_finds_the_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from websim_cassettes import CassetteFile, Interaction, RecordedRequest, RecordedResponse
+    from websim_cassettes import index as index_module
+
+    system = {"role": "system", "content": "You are terse."}
+
+    def question(i: int, verb: str = "squared") -> list[dict[str, str]]:
+        return [system, {"role": "user", "content": f"What is {i} {verb}?"}]
+
+    items = [
+        Interaction(
+            RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(question(i))),
+            RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+        )
+        for i in range(2000)
+    ]
+    index = ReplayIndex()
+    index.add_cassette(CassetteFile(Path("big.yaml"), items))
+    compared = []
+    real = index_module.body_differences
+    monkeypatch.setattr(
+        index_module, "body_differences", lambda a, b: compared.append(1) or real(a, b)
+    )
+    miss = index.lookup("POST", CHAT_PATH, _chat([*question(1234), OTTERS[0]]))
+    assert isinstance(miss, Miss)
+    assert len(compared) <= 64
+    assert miss.closest[0]["interaction"] == 1234
+    assert miss.closest[0]["differences"]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "headers", "problem"),
+    [
+        (42, "OK", {}, "status 42"),
+        (1000, "OK", {}, "status 1000"),
+        (200, "OK\r\nX-Injected: 1", {}, "reason"),
+        (200, "OK", {"X-Note": ["a\r\nSet-Cookie: b"]}, "header 'X-Note'"),
+        (200, "OK", {"Bad Name": ["a"]}, "not an HTTP token"),
+    ],
+)
+def test_a_response_that_cannot_be_sent_is_refused_at_load_naming_file_and_interaction(
+    tmp_path: Any, status: int, reason: str, headers: dict[str, list[str]], problem: str
+) -> None:
+    from websim_cassettes import Interaction, RecordedRequest, RecordedResponse, dump_cassette
+    from websim_cassettes.files import CassetteLoadError
+
+    good = Interaction(
+        RecordedRequest("POST", "http://x" + CHAT_PATH, _chat(OTTERS)),
+        RecordedResponse(200, "OK", {"Content-Type": ["application/json"]}, b"{}"),
+    )
+    bad = Interaction(good.request, RecordedResponse(status, reason, headers, b"{}"))
+    (tmp_path / "broken.yaml").write_text(dump_cassette([good, bad]), encoding="utf-8")
+    with pytest.raises(CassetteLoadError) as caught:
+        ReplayIndex.from_directory(tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'broken.yaml'}: interaction 1: ")
+    assert problem in message

@@ -5,6 +5,8 @@ cassette, and the checker's finder agrees."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -15,7 +17,14 @@ import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import chat_ids, id_like_text, image_ids, legacy_ids, value_or_error
+from strategies import (
+    chat_ids,
+    id_like_text,
+    image_ids,
+    legacy_ids,
+    message_lists,
+    value_or_error,
+)
 
 from mock_server import MockServer
 from websim_cassettes import (
@@ -66,6 +75,81 @@ def test_chat_bodies_match_whatever_their_ids_and_key_order(
     recorded = json.dumps(dict(keys), indent=rnd.choice([None, 2])).encode()
     websim_body(_request(sent), _request(recorded))
     assert normalized_body(parse_body(sent)) == normalized_body(parse_body(recorded))
+
+
+def _handed_over(value: dict[str, Any], form: str, cuts: list[int]) -> Any:
+    """``value`` as vcrpy hands a body to matchers, by what the caller gave aiohttp."""
+    data = json.dumps(value).encode()
+    if form == "json=":  # session.post(url, json=value): the object itself
+        return value
+    if form == "data=str":  # vcrpy's Request stores text as UTF-8 bytes, but others keep it
+        return data.decode()
+    if form == "file":
+        return io.BytesIO(data)
+    if form == "chunks":  # an async-iterator upload whose chunks vcrpy could not join
+        bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+        return [data[a:b] for a, b in itertools.pairwise(bounds)]
+    if form == "iterator":
+        return iter([data[: len(data) // 2], data[len(data) // 2 :]])
+    if form == "payload":
+        return aiohttp.BytesPayload(data)
+    return data
+
+
+BODY_FORMS = ["json=", "data=bytes", "data=str", "file", "chunks", "iterator", "payload"]
+
+
+@given(
+    chat_ids,
+    chat_ids,
+    message_lists,
+    st.sampled_from(BODY_FORMS),
+    st.sampled_from(BODY_FORMS),
+    st.lists(st.integers(0, 10_000), max_size=4),
+)
+def test_the_form_a_body_is_handed_over_in_does_not_change_the_verdict(
+    a: str, b: str, messages: list[dict[str, Any]], sent_as: str, recorded_as: str, cuts: list[int]
+) -> None:
+    sent = {"project_id": a, "messages": messages}
+    recorded = {"messages": messages, "project_id": b}
+    websim_body(
+        _request(_handed_over(sent, sent_as, cuts)),
+        _request(_handed_over(recorded, recorded_as, cuts)),
+    )
+    other = {"project_id": b, "messages": [*messages, {"role": "user", "content": "more"}]}
+    with pytest.raises(AssertionError, match=r"messages: \d+ items here"):
+        websim_body(
+            _request(_handed_over(other, sent_as, cuts)),
+            _request(_handed_over(recorded, recorded_as, cuts)),
+        )
+
+
+def test_a_json_dict_body_differs_field_by_field_not_as_a_python_repr() -> None:
+    sent = {"project_id": "abc_0123456789abcdef", "messages": [{"role": "user", "content": "a"}]}
+    recorded = _chat_body(messages=[{"role": "user", "content": "b"}])
+    with pytest.raises(AssertionError) as caught:
+        websim_body(_request(sent), _request(recorded))  # type: ignore[arg-type]
+    assert str(caught.value) == 'messages[0].content: "a" here, "b" recorded'
+
+
+def test_json_values_other_than_objects_stand_for_themselves() -> None:
+    assert parse_body([("a", 1)]).value == [["a", 1]]  # data= pairs, as aiohttp gets them
+    assert parse_body(5) == parse_body(b"5")
+    assert parse_body(None) == parse_body(b"")
+
+
+def test_scrub_request_redacts_credentials_in_a_json_dict_body() -> None:
+    request = SimpleNamespace(
+        headers={},
+        uri="https://websim.ai/api/v1/inference/run_chat_completion",
+        body={"project_id": "abc_0123456789abcdef", "api_key": "sk-live-123", "messages": []},
+    )
+    scrub_request(request)
+    assert request.body == {
+        "project_id": "abc_0123456789abcdef",
+        "api_key": REDACTED,
+        "messages": [],
+    }
 
 
 @given(image_ids, image_ids)
@@ -203,7 +287,7 @@ SECRETS = [
     "AIza" + "x" * 35,
     "xoxb-1234567890-abcdefghij",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-    "-----BEGIN RSA PRIVATE KEY-----",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
     'api_key="q8w7e6r5t4y3"',
     "password: hunter2hunter2",
     "https://cdn.example/a.png?X-Amz-Signature=0123456789abcdef&x=1",

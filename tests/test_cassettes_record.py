@@ -35,7 +35,7 @@ async def test_record_check_drift_accept(websim_server: Any, tmp_path: Path) -> 
     total = len(SCENARIOS)
     progress = [line for line in err.splitlines() if line.startswith("[")]
     assert progress[0].startswith(f"[ 1/{total}] chat_basic.yaml ... recorded, 1 interaction(s)")
-    assert progress[-1].startswith(f"[{total}/{total}] image_400_aspect_ratio.yaml ... recorded")
+    assert progress[-1].startswith(f"[{total}/{total}] image_4_3.yaml ... recorded")
     assert f"Accepted: {total} cassette(s) replaced in {committed}." in out
     assert sorted(p.name for p in committed.iterdir()) == sorted(s.cassette for s in SCENARIOS)
     assert check_directory(committed) == []
@@ -76,18 +76,18 @@ async def test_record_check_drift_accept(websim_server: Any, tmp_path: Path) -> 
 async def test_against_the_live_api_arranged_scenarios_are_skipped(
     websim_server: Any, tmp_path: Path
 ) -> None:
+    # The target refuses the 4:3 image its own way (told so here, as a live API might).
+    websim_server.script("image", [{"status": 400, "body": {"error": {"message": "no 4:3"}}}])
     code, out, err = await _record(
         base_url=websim_server.url,
         cassettes=tmp_path,
         target="live",
-        only=("chat_basic", "chat_401", "image_400_aspect_ratio"),
+        only=("chat_basic", "chat_401", "image_4_3"),
     )
     assert "[2/3] chat_401.yaml ... skipped: its answer must be arranged" in err
     assert "  chat_401.yaml: skipped: its answer must be arranged" in out
     # A real request the target answers its own way: reported, never faked.
-    assert (
-        "FAILED image_400_aspect_ratio.yaml: expected ResponseStatusError, got ImageResponse" in out
-    )
+    assert "FAILED image_4_3.yaml: expected an image, got ResponseStatusError: " in out
     assert code == 1
     assert os.listdir(tmp_path) == []
 

@@ -4,14 +4,14 @@ outcome; the streamed one goes through the same SSE decoder as a live stream, wi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes import FakeSleep
+from helpers import COMMITTED_CASSETTES
 
 import websim_core.client
-from websim_cassettes import cassette_dir, load_cassette, make_vcr
+from websim_cassettes import load_cassette, make_vcr
 from websim_cassettes.scenarios import SCENARIOS, Scenario, run_scenario, scenario_by_name
 from websim_core import (
     CloudflareError,
@@ -50,13 +50,13 @@ async def test_cassette_replays_its_scenario(scenario: Scenario) -> None:
 
 
 def test_every_scenario_has_a_committed_cassette() -> None:
-    names = {p.name for p in cassette_dir().glob("*.yaml")}
+    names = {p.name for p in COMMITTED_CASSETTES.glob("*.yaml")}
     assert {s.cassette for s in SCENARIOS} <= names
 
 
 def test_every_cassette_says_what_it_was_recorded_against() -> None:
     for scenario in SCENARIOS:
-        block = load_cassette(cassette_dir() / scenario.cassette).provenance
+        block = load_cassette(COMMITTED_CASSETTES / scenario.cassette).provenance
         assert block["recorded_against"] in ("mock", "live"), scenario.name
         assert block["recorded_at"].endswith("Z")
         assert block["websim_harness_version"]
@@ -174,7 +174,7 @@ async def test_replayed_stream_goes_through_the_sse_decoder_with_live_deltas(
     assert len(replayed) > 1
 
     # And byte by byte, the recorded body decodes to the same deltas.
-    body = load_cassette(Path(cassette_dir()) / STREAM.cassette).interactions[0].response.body
+    body = load_cassette(COMMITTED_CASSETTES / STREAM.cassette).interactions[0].response.body
     decoder = SSEDecoder()
     events = [e for i in range(len(body)) for e in decoder.feed(body[i : i + 1])]
     assert [parse_delta(e.data) for e in events] == [*live, None]

@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fakes import FakeSleep
+from helpers import COMMITTED_CASSETTES
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer
 from websim_cassettes import (
     REDACTED,
-    cassette_dir,
     check_directory,
     load_cassette,
     make_vcr,
@@ -32,7 +32,7 @@ from websim_core import RateLimitError, RetryPolicy, WebsimClient
 from websim_core.routing import CHAT_PATH
 from websim_core.sse import SSEDecoder, encode_delta, parse_delta
 
-COMMITTED = cassette_dir()
+COMMITTED = COMMITTED_CASSETTES
 HELLO = [{"role": "user", "content": "Hello, how are you?"}]
 
 
@@ -211,7 +211,7 @@ async def test_an_unreachable_upstream_is_a_502(closed_port_url: str, tmp_path: 
         session.post(proxy.url + CHAT_PATH, data=b"{}") as response,
     ):
         assert response.status == 502
-        assert "unreachable" in (await response.json())["error"]["message"]
+        assert "unreachable" in (await response.json())["message"]
     assert os.listdir(tmp_path) == []
 
 

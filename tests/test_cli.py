@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 from fakes import FakeWebsim, Reply
 
+from mock_server.cli import main as mock_main
+from websim_cassettes.__main__ import main as cassettes_main
 from websim_core.__main__ import main
+from websim_core.pipes import READER_GONE
 
 
 async def run_cli(*argv: str) -> int:
@@ -204,3 +209,47 @@ async def test_a_rate_limited_call_says_it_is_retrying(
     assert out == "echo: Hello\n"
     assert err == "websim: rate limited; retrying in 0 s\n"
     assert len(fake_websim.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("command", "prog"),
+    [(main, "websim"), (mock_main, "websim-mock"), (cassettes_main, "websim-cassettes")],
+)
+def test_every_command_says_its_version(
+    command: Callable[[list[str]], int], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        command(["--version"])
+    assert info.value.code == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (f"{prog} {importlib.metadata.version('websim-harness')}\n", "")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["websim_core", "chat", "Hello", "--base-url"],
+        ["websim_core", "chat", "Hello", "--stream", "--base-url"],
+        ["websim_cassettes", "list"],
+    ],
+)
+async def test_a_reader_that_leaves_early_is_no_traceback(
+    fake_websim: FakeWebsim, argv: list[str]
+) -> None:
+    # `websim chat hi | head`: the pipe's reader is gone before the command writes.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            *argv,
+            *([fake_websim.url] if argv[-1] == "--base-url" else []),
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert err.decode() == ""
+    assert proc.returncode == READER_GONE

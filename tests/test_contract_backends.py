@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,12 +96,12 @@ def test_live_backend_against_a_separately_started_mock(separate_mock: str) -> N
 
 
 def test_live_backend_out_of_reach_stops_at_once_in_one_line(closed_port_url: str) -> None:
-    start = time.monotonic()
+    # "At once" is checked by what ran, not by the clock (a timed bound failed on a loaded
+    # machine): the probe's refusal stops the session before any test runs.
     result = _live_run(closed_port_url)
-    elapsed = time.monotonic() - start
     output = result.stdout + result.stderr
     assert result.returncode == UNREACHABLE, output
-    assert elapsed < 10, f"took {elapsed:.1f} s"
+    assert not re.search(r"\d+ (passed|failed|skipped|errors?)\b", output), output
     said = [line for line in output.splitlines() if "live backend:" in line]
     assert len(said) == 1, output
     assert f"live backend: cannot reach {closed_port_url} (" in said[0]

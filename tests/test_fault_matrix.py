@@ -14,7 +14,7 @@ never waits), and checks the four promises of issue 4:
   is raised and the server has no connection left open;
 - the mock raised nothing in its handlers (the fixture re-raises at teardown).
 
-The table below is the documented one (README, "Misbehaviour on demand"; ``websim_core``'s
+The table below is the documented one (docs/misbehaviour.md; ``websim_core``'s
 error tree): a truncated JSON body is a dropped connection (``WebsimConnectionError``, what
 aiohttp's ``ClientPayloadError`` becomes before the body is parsed), a truncated or cut event
 stream is a ``ResponseFormatError`` (the client reads the stream and names it cut before
@@ -158,18 +158,26 @@ MATRIX: dict[str, tuple[list[Any], dict[str, Cell]]] = {
     ),
 }
 
-# The README's table of faults ("Misbehaviour on demand") says what the client raises for each,
-# chat / stream / image; the matrix must agree with it, so the two cannot drift apart silently.
-README = Path(__file__).resolve().parent.parent / "README.md"
+# The documented table of faults (docs/misbehaviour.md) says what the client raises for each,
+# chat / stream / image, and docs/testing.md's fault matrix table what happens past the client's
+# timeout; the matrix must agree with both, so they cannot drift apart silently.
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _documented_lines() -> list[str]:
+    pages = ("misbehaviour.md", "testing.md")
+    return [line for page in pages for line in (DOCS / page).read_text("utf-8").splitlines()]
+
+
 ERRORS: dict[str, type[WebsimError] | None] = {
     cls.__name__: cls for cls in (CONN, FORMAT, TIMEOUT_ERR, STATUS, RATE, AUTH, CF)
 }
 
 
 def documented_faults() -> dict[str, tuple[type[WebsimError] | None, ...]]:
-    """fault kind -> the classes README's table names for chat, stream and image."""
+    """fault kind -> the classes the documented table names for chat, stream and image."""
     table: dict[str, tuple[type[WebsimError] | None, ...]] = {}
-    for line in README.read_text(encoding="utf-8").splitlines():
+    for line in _documented_lines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         kind = re.search(r'`(?:\{"fault": )?"(\w+)"', cells[0]) if len(cells) == 3 else None
         if kind is None or kind[1] not in FAULT_KINDS:
@@ -181,11 +189,11 @@ def documented_faults() -> dict[str, tuple[type[WebsimError] | None, ...]]:
 
 
 def documented_past_timeout() -> dict[str, set[tuple[type[WebsimError] | None, ...]]]:
-    """fault kind -> the classes README says chat, stream and image raise past the client's
+    """fault kind -> the classes the docs say chat, stream and image raise past the client's
     timeout: the fault table's ``none (`WebsimTimeoutError` past the client's timeout)`` and the
     fault matrix table's "`delay`, `dribble` past the client's timeout" row."""
     said: dict[str, set[tuple[type[WebsimError] | None, ...]]] = {}
-    for line in README.read_text(encoding="utf-8").splitlines():
+    for line in _documented_lines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3:  # the fault table
             kind = re.search(r'`(?:\{"fault": )?"(\w+)"', cells[0])
@@ -219,7 +227,7 @@ def test_the_matrix_agrees_with_the_documented_table() -> None:
     for kind, row in DOCUMENTED_ROWS.items():
         in_matrix = tuple(MATRIX[row][1][call].raises for call in CALLS)
         assert in_matrix == documented[kind], kind
-    # ...and what the README says happens past the client's timeout is the matrix's too.
+    # ...and what the docs say happens past the client's timeout is the matrix's too.
     past_timeout = documented_past_timeout()
     assert set(past_timeout) == {"delay", "dribble"}
     for kind, said in past_timeout.items():

@@ -2,8 +2,8 @@
 
 A hypothesis ``RuleBasedStateMachine`` scripts steps, sends chat and image bodies (valid,
 invalid, with directives), moves a fake clock and resets, and checks every ``Decision`` against
-a model that knows only the documented order: invalid -> 400; directive > scripted step > rate
-limit > chaos > generated answer.
+a model that knows only the documented order: invalid -> 400; directive > scripted step > stub >
+rate limit > chaos > generated answer. Stubs come and go (added, removed, retired by ``times``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mock_server.core.chaos import Chaos
 from mock_server.core.config import MockConfig
 from mock_server.core.decision import Decider, Decision, refusal
 from mock_server.core.errors import RequestRefused, StepError
-from mock_server.core.replies import chat_reply
+from mock_server.core.replies import chat_reply, json_reply
 from mock_server.core.state import MockState
 from mock_server.core.steps import (
     Delay,
@@ -31,6 +31,7 @@ from mock_server.core.steps import (
     StreamCut,
     parse_step,
 )
+from mock_server.core.stubs import parse_stub
 from websim_core.sse import SSEDecoder
 
 ORIGIN = "http://mock.test"
@@ -41,11 +42,15 @@ ANY_STEPS = st.sampled_from(
 )
 CHAT_STEPS = st.one_of(ANY_STEPS, st.just({"fault": "stream_cut", "after_events": 1}))
 TEXTS = st.from_regex(r"[a-z]{1,5}( [a-z]{1,5}){0,2}", fullmatch=True)
+STUB_ANSWERS = st.sampled_from(
+    [{"reply": "stubbed"}, {"status": 503}, {"fault": "connection_reset"}, {"json": {"a": 1}}]
+)
 
 
-def chat_body(text: str, *, stream: bool = False) -> bytes:
+def chat_body(text: str, *, stream: bool = False, json_mode: bool = False) -> bytes:
     messages = [{"role": "user", "content": text}]
-    return json.dumps({"project_id": "p_1", "messages": messages, "stream": stream}).encode()
+    body = {"project_id": "p_1", "messages": messages, "stream": stream, "json": json_mode}
+    return json.dumps(body).encode()
 
 
 def image_body(prompt: str) -> bytes:
@@ -91,6 +96,9 @@ class DecisionMachine(RuleBasedStateMachine):
         self.queue: list[tuple[str, Step]] = []
         self.tokens = 2.0  # the model's bucket: burst 2, one token a second
         self.model_chaos = Chaos(chaos, CHAOS_MIX, seed) if chaos else None
+        # The model's stubs: [id, priority, order added, field, text, times left, step]
+        self.stubs: list[list[Any]] = []
+        self.added = 0
 
     # --- what changes the state -----------------------------------------------------------------
 
@@ -104,6 +112,33 @@ class DecisionMachine(RuleBasedStateMachine):
         self.state.script("image", steps)
         self.queue += [("image", parse_step(s)) for s in steps]
 
+    @rule(
+        field=st.sampled_from(["last_user_message", "prompt"]),
+        text=st.sampled_from(["a", "b", "e"]),
+        priority=st.integers(0, 2),
+        times=st.sampled_from([None, 1, 2]),
+        respond=STUB_ANSWERS,
+    )
+    def add_stub(
+        self, field: str, text: str, priority: int, times: int | None, respond: dict[str, Any]
+    ) -> None:
+        data: dict[str, Any] = {"priority": priority, "match": {field: {"contains": text}}}
+        if field == "prompt" and ("reply" in respond or "json" in respond):
+            respond = {"status": 503}  # a text answer is for chat; this one is for images
+        data["respond"] = respond
+        if times is not None:
+            data["times"] = times
+        (stub_id,) = self.state.add_stubs(data)
+        self.added += 1
+        step = parse_stub(data).respond.step
+        self.stubs.append([stub_id, priority, self.added, field, text, times, step])
+
+    @rule(data=st.data())
+    def remove_stub(self, data: st.DataObject) -> None:
+        if self.stubs:
+            stub = self.stubs.pop(data.draw(st.integers(0, len(self.stubs) - 1)))
+            assert self.state.stubs.remove(stub[0])
+
     @rule(seconds=st.integers(0, 3))
     def tick(self, seconds: int) -> None:
         self.now += seconds
@@ -113,22 +148,32 @@ class DecisionMachine(RuleBasedStateMachine):
     def reset(self) -> None:
         self.state.reset()
         self.queue.clear()
+        self.stubs.clear()  # no standing stubs configured: a reset clears them all
         self.tokens = 2.0
         if self.model_chaos is not None:
             self.model_chaos.reset()
 
     # --- requests --------------------------------------------------------------------------------
 
-    @rule(text=TEXTS, stream=st.booleans(), directive=st.sampled_from([None, "status=418"]))
-    def chat(self, text: str, stream: bool, directive: str | None) -> None:
+    @rule(
+        text=TEXTS,
+        stream=st.booleans(),
+        directive=st.sampled_from([None, "status=418"]),
+        json_mode=st.booleans(),
+    )
+    def chat(self, text: str, stream: bool, directive: str | None, json_mode: bool) -> None:
         said = text if directive is None else f"[[websim-mock: {directive}]] {text}"
-        decision = self.decide.chat(chat_body(said, stream=stream))
+        decision = self.decide.chat(chat_body(said, stream=stream, json_mode=json_mode))
         if directive is not None and not self.config.directives:
             text = said  # without --directives it is just text
-        step, source = self.expected("chat", directive)
+        step, source = self.expected("chat", directive, text)
         self.check_common(decision, step, source)
         if step is None or isinstance(step, (Delay, ReplyStep)):
-            wanted = chat_reply(self.config.seed, [{"role": "user", "content": text}])
+            said_alone = [{"role": "user", "content": text}]
+            wanted = chat_reply(self.config.seed, said_alone)
+            if json_mode:  # JSON output mode: a JSON document built from the conversation
+                wanted = json_reply(self.config.seed, said_alone)
+                assert json.loads(wanted)["reply"] == chat_reply(self.config.seed, said_alone)
             if isinstance(step, ReplyStep) and step.text is not None:
                 wanted = step.text
             if stream:
@@ -142,7 +187,7 @@ class DecisionMachine(RuleBasedStateMachine):
     @rule(prompt=TEXTS)
     def image(self, prompt: str) -> None:
         decision = self.decide.image(image_body(prompt), ORIGIN)
-        step, source = self.expected("image", None)
+        step, source = self.expected("image", None, prompt)
         self.check_common(decision, step, source)
         assert decision.events is None  # an image answer is never a stream
         if step is None or isinstance(step, (Delay, ReplyStep)):
@@ -157,13 +202,13 @@ class DecisionMachine(RuleBasedStateMachine):
         body = b"[" + junk  # never a JSON object
         decision = self.decide.chat(body) if endpoint == "chat" else self.decide.image(body, ORIGIN)
         assert (decision.status, decision.source, decision.step) == (400, "invalid", None)
-        assert json.loads(decision.body)["error"]["field"] == "body"
+        assert json.loads(decision.body)["field"] == "body"
         assert decision.fault is None  # nothing taken, nothing drawn
         assert decision.wait == 0.0
 
     # --- the model ------------------------------------------------------------------------------
 
-    def expected(self, endpoint: str, directive: str | None) -> tuple[Step | None, str]:
+    def expected(self, endpoint: str, directive: str | None, text: str) -> tuple[Step | None, str]:
         """The step and source the documented order gives, updating the model as it goes."""
         if directive is not None and self.config.directives:
             return StatusStep(418), "directive"
@@ -171,6 +216,15 @@ class DecisionMachine(RuleBasedStateMachine):
             if scope in (endpoint, "any"):
                 del self.queue[i]
                 return step, "script"
+        field = "last_user_message" if endpoint == "chat" else "prompt"
+        matching = [s for s in self.stubs if s[3] == field and s[4] in text]
+        if matching:
+            stub = min(matching, key=lambda s: (s[1], -s[2]))
+            if stub[5] is not None:
+                stub[5] -= 1
+                if stub[5] == 0:
+                    self.stubs.remove(stub)
+            return stub[6], "stub"
         if self.config.rate_limit is not None:
             if self.tokens < 1:
                 return StatusStep(429, (("Retry-After", "1"),)), "rate_limit"
@@ -201,10 +255,11 @@ class DecisionMachine(RuleBasedStateMachine):
     def queue_matches(self) -> None:
         if hasattr(self, "state"):
             assert len(self.state.scripts) == len(self.queue)
+            assert [s.id for s in self.state.stubs.list()] == [s[0] for s in self.stubs]
 
 
 DecisionMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None
+    max_examples=120, stateful_step_count=30, deadline=None
 )
 test_decision_machine = DecisionMachine.TestCase
 
@@ -225,6 +280,6 @@ def test_the_usual_chat_answer_is_the_generated_one() -> None:
 def test_a_refusal_keeps_its_status_and_close() -> None:
     decision = refusal(RequestRefused("body", "could not be read", 413, close=True))
     assert (decision.status, decision.source, decision.close) == (413, "invalid", True)
-    assert json.loads(decision.body)["error"]["field"] == "body"
+    assert json.loads(decision.body)["field"] == "body"
     plain = refusal(StepError("responses[0]", "bad"))
     assert (plain.status, plain.close) == (400, False)

@@ -97,7 +97,7 @@ def test_fault_steps_parse(value: Any, expected: Any) -> None:
         ({"fault": "delay", "delay_ms": float("nan")}, "step.delay_ms", "a number"),
         ({"fault": "dribble", "chunks": 0}, "step.chunks", "an integer 1..10000"),
         ({"fault": "dribble", "chunks": 10_001}, "step.chunks", "1..10000"),
-        ({"fault": "dribble", "chunks": 2.0}, "step.chunks", "an integer"),
+        ({"fault": "dribble", "chunks": 2.5}, "step.chunks", "an integer"),
         ({"fault": "dribble", "duration_ms": 70_000}, "step.duration_ms", "0..60000"),
         ({"fault": "stream_cut", "after_events": -1}, "step.after_events", "0..10000"),
         ({"fault": "garbage", "size": 0}, "step.size", "1..65536"),

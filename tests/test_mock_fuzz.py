@@ -79,7 +79,7 @@ def client(server: ThreadedMockServer) -> Iterator[Client]:
 def check(status: int, content_type: str, body: bytes) -> None:
     assert 200 <= status < 500, (status, body[:300])
     if status >= 400:
-        error = json.loads(body)["error"]
+        error = json.loads(body)
         assert isinstance(error["message"], str)
         assert "field" in error
     elif content_type.startswith("application/json"):

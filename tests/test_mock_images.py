@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import aiohttp
 import pytest
+import yaml
 from helpers import png_info
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -17,6 +20,13 @@ from mock_server.core.images import (
     png_bytes,
     render_png,
 )
+from mock_server.server import MockServer
+from mock_server.web.openapi import openapi_spec
+from websim_cassettes.config import cassette_dir
+from websim_core import WebsimClient
+from websim_core.errors import InvalidRequestError
+from websim_core.protocol import parse_aspect_ratio
+from websim_core.routing import IMAGE_PATH
 
 # --- images -------------------------------------------------------------------------------------
 
@@ -97,3 +107,52 @@ def test_png_bytes_checks_its_input() -> None:
         png_bytes(2, 2, [b"\x00" * 6])
     with pytest.raises(ValueError, match="width"):
         png_bytes(2, 1, [b"\x00" * 5])
+
+
+# --- one aspect-ratio rule ----------------------------------------------------------------------
+
+# The documented rule: W:H with positive integers (at most six digits each). 1:1, 16:9, 9:16,
+# 21:9 and 9:21 are the ratios clients were seen sending; nothing documents a refusal of others.
+
+
+@pytest.mark.parametrize(("ratio", "size"), [("4:3", (256, 192)), ("16:9", (256, 144))])
+async def test_client_mock_and_cassette_agree_a_ratio_is_any_w_h(
+    ratio: str, size: tuple[int, int]
+) -> None:
+    w, h = parse_aspect_ratio(ratio)  # the client's check, shared with the mock
+    assert image_size(w, h) == size
+    async with MockServer() as server, WebsimClient(server.url) as client:
+        image = await client.generate_image("A mountain lake", aspect_ratio=ratio)
+        async with aiohttp.ClientSession() as session, session.get(image.urls[0]) as answer:
+            assert png_info(await answer.read()) == size
+    if ratio == "4:3":  # the cassette the service's answer to 4:3 is recorded in
+        cassette = yaml.safe_load((cassette_dir() / "image_4_3.yaml").read_text("utf-8"))
+        [interaction] = cassette["interactions"]
+        assert json.loads(interaction["request"]["body"])["aspect_ratio"] == "4:3"
+        assert interaction["response"]["status"]["code"] == 200
+        url = json.loads(interaction["response"]["body"]["string"])["url"]
+        assert url.endswith("-256x192.png")
+
+
+@pytest.mark.parametrize("ratio", ["0:1", "4x3", "wide", "1234567:1"])
+async def test_client_and_mock_refuse_what_is_not_w_h(ratio: str) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        parse_aspect_ratio(ratio)
+    assert refused.value.field == "aspect_ratio"
+    body = {"project_id": "abc", "prompt": "cat", "aspect_ratio": ratio}
+    async with (
+        MockServer() as server,
+        aiohttp.ClientSession() as session,
+        session.post(server.url + IMAGE_PATH, json=body) as answer,
+    ):
+        assert answer.status == 400
+        assert (await answer.json())["field"] == "aspect_ratio"
+
+
+def test_openapi_states_the_rule() -> None:
+    schema = openapi_spec("0")["paths"][IMAGE_PATH]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
+    ratio = schema["schema"]["properties"]["aspect_ratio"]
+    assert "positive integers" in ratio["description"]
+    assert "4:3" in ratio["description"]

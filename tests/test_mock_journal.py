@@ -39,29 +39,36 @@ header_pairs = st.lists(
     ),
     st.integers(1, 4),
     st.integers(0, 8),
+    st.integers(0, 1000),
 )
 def test_journal_entries_are_what_was_recorded(
-    records: list[tuple[Any, ...]], maxlen: int, max_body: int
+    records: list[tuple[Any, ...]], maxlen: int, max_body: int, max_bytes: int
 ) -> None:
-    journal = Journal(maxlen, max_body)
-    expected = []
+    """Entries come back as recorded, cut to max_body, and the journal keeps the longest run
+    of the newest ones that fits both maxlen and max_bytes (an entry's cost: what a journal
+    holding only it reports)."""
+    journal = Journal(maxlen, max_body, max_bytes)
+    expected, costs = [], []
     for i, (when, method, path, headers, body, endpoint, status, answer, step) in enumerate(
         records, start=1
     ):
-        entry_id = journal.record(
-            time=when,
-            method=method,
-            path=path,
-            raw_headers=headers,
-            body=body,
-            endpoint=endpoint,
-            status=status,
-            response_type="application/json" if answer else None,
-            response_body=answer,
-            source="reply",
-            step=step,
-        )
-        assert entry_id == i
+        fields: dict[str, Any] = {
+            "time": when,
+            "method": method,
+            "path": path,
+            "raw_headers": headers,
+            "body": body,
+            "endpoint": endpoint,
+            "status": status,
+            "response_type": "application/json" if answer else None,
+            "response_body": answer,
+            "source": "reply",
+            "step": step,
+        }
+        assert journal.record(**fields) == i
+        alone = Journal(1, max_body, 10**9)
+        alone.record(**fields)
+        costs.append(alone.held_bytes)
         expected.append(
             JournalEntry(
                 i,
@@ -74,13 +81,19 @@ def test_journal_entries_are_what_was_recorded(
                 endpoint,
                 status,
                 "application/json" if answer else None,
-                answer,
+                None if answer is None else answer[:max_body],
                 "reply",
                 step,
+                False,
+                len(answer) if answer is not None and len(answer) > max_body else None,
             )
         )
-    assert journal.entries() == expected[-maxlen:]
-    assert journal.dropped == max(0, len(records) - maxlen)
+    kept = min(maxlen, len(expected))
+    while kept and sum(costs[len(costs) - kept :]) > max_bytes:
+        kept -= 1
+    assert journal.entries() == expected[len(expected) - kept :]
+    assert journal.held_bytes == sum(costs[len(costs) - kept :]) <= max_bytes
+    assert journal.dropped == len(records) - kept
 
 
 def test_journal_packs_in_batches_and_reads_everything() -> None:
@@ -108,3 +121,46 @@ def test_journal_packs_in_batches_and_reads_everything() -> None:
         time=0.0, method="GET", path="/", raw_headers=(), body=b"", endpoint=None, status=404
     )
     assert entry_id == 151
+
+
+def test_big_headers_and_answers_are_cut_and_the_journal_stays_in_its_bytes() -> None:
+    """Issue 15: 126 headers of 8 KB made a 1 MiB entry, and scripted answers were kept whole."""
+    journal = Journal(maxlen=10_000, max_body=1024, max_bytes=256 * 1024)
+    headers = tuple((b"x-h%d" % i, b"v" * 8000) for i in range(126))
+    text = "t" * (1024 * 1024)
+    for i in range(50):
+        journal.record(
+            time=float(i),
+            method="POST",
+            path="/api/v1/inference/run_chat_completion",
+            raw_headers=headers,
+            body=b"b" * 100_000,
+            endpoint="chat",
+            status=200,
+            response_type="text/plain",
+            response_body=text.encode(),
+            source="script",
+            step=StatusStep(200, (), text),
+        )
+    assert journal.held_bytes <= 256 * 1024
+    assert 0 < len(journal) < 50
+    assert journal.dropped == 50 - len(journal)
+    last = journal.entries()[-1]
+    assert last.id == 50
+    assert last.headers_truncated
+    assert len(last.raw_headers) == 1  # 8 KiB holds one line of 8,004 bytes
+    assert last.response_body == b"t" * 1024
+    assert last.response_size == len(text)
+    assert last.step == StatusStep(200, (), "t" * 1024)
+    answer = last.to_json()["response"]
+    assert answer["body_truncated"]
+    assert last.to_json()["headers_truncated"]
+
+
+def test_a_zero_byte_journal_keeps_nothing_and_counts_everything() -> None:
+    journal = Journal(maxlen=10, max_body=10, max_bytes=0)
+    for _ in range(3):
+        journal.record(
+            time=0.0, method="GET", path="/", raw_headers=(), body=b"", endpoint=None, status=404
+        )
+    assert (len(journal), journal.total, journal.dropped, journal.held_bytes) == (0, 3, 3, 0)

@@ -109,7 +109,7 @@ def test_options_come_from_an_overridable_fixture(pytester: pytest.Pytester) -> 
                 async with aiohttp.ClientSession() as session:
                     async with session.post(websim_server.url + CHAT, data=body) as resp:
                         assert resp.status == 400
-                        assert (await resp.json())["error"]["field"] == "project_id"
+                        assert (await resp.json())["field"] == "project_id"
             """
         )
     )
@@ -166,9 +166,9 @@ def test_each_test_gets_a_fresh_server(pytester: pytest.Pytester) -> None:
 
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
-    """The downstream test file shown in README.md's "The mock server" section, run as is."""
+    """The downstream test file shown in README.md's "The pytest fixture" section, run as is."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## The mock server", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("\n## The pytest fixture", 1)[1].split("\n## ", 1)[0]
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)
@@ -196,3 +196,53 @@ def test_session_fixture_without_an_external_mock(
         )
     )
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_without_pytest_asyncio_the_fixture_says_what_to_install(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makepyfile(test_needs_loop="def test_chat(websim_server):\n    pass\n")
+    result = pytester.runpytest_inprocess("-p", "no:asyncio", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_chat*",
+            "the websim_server fixture needs pytest-asyncio: pip install 'websim-harness[pytest]'",
+            "=*short test summary info*",
+        ]
+    )
+    assert "INTERNALERROR" not in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+
+
+def readme_section(title: str) -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_the_readme_stubs_examples_pass(pytester: pytest.Pytester, index: int) -> None:
+    """The three downstream test files in README.md's "Stubs" section, run as they are."""
+    examples = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme_section("Stubs"), re.S)
+        if "def test_" in b
+    ]
+    assert len(examples) == 3
+    pytester.makepyfile(**{f"test_readme_stubs_{index}": examples[index]})
+    result = run(pytester)
+    result.assert_outcomes(passed=examples[index].count("\nasync def test_"))
+
+
+def test_the_readme_stubs_file_format_parses() -> None:
+    import yaml
+
+    from mock_server.core.stubs import parse_stubs
+
+    [block] = re.findall(r"```yaml\n(.*?)```", readme_section("Stubs"), re.S)
+    assert [stub.name for stub in parse_stubs(yaml.safe_load(block))] == [
+        "spam-classifier",
+        "weather",
+        "echo",
+        "flaky",
+        "cat-picture",
+    ]

@@ -198,7 +198,11 @@ async def test_over_the_limit_is_a_429_with_an_accurate_retry_after(
         assert (await post_chat(session, url))[0] == 200
         assert (await post_chat(session, url))[0] == 200
         status, text, retry_after = await post_chat(session, url)
-        assert (status, text, retry_after) == (429, "Rate limit exceeded", "1")
+        assert (status, json.loads(text), retry_after) == (
+            429,
+            {"message": "Rate limit exceeded"},
+            "1",
+        )
         clock.now += 0.5
         assert (await post_chat(session, url))[2] == "1"  # half a token: still 1 s (rounded up)
         clock.now += 0.5  # exactly the Retry-After since the first refusal

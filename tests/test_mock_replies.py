@@ -108,11 +108,17 @@ def test_sse_events_decode_to_the_text(text: str) -> None:
 # --- statuses -----------------------------------------------------------------------------------
 
 
-def test_built_in_bodies_read_like_the_live_service() -> None:
+def test_built_in_bodies_read_like_the_live_service_in_shapes_every_client_survives() -> None:
+    """The service's words; the Cloudflare pages as HTML; every other body flat JSON
+    ``{"message"}`` (docs/real-clients.md: the shapes gpt4free's releases do not crash on)."""
     assert set(BUILTIN_STATUSES) == {401, 402, 403, 429, 500, 502, 503, 504, 520}
     rate = builtin_answer(429)
-    assert rate.body == b"Rate limit exceeded"
-    assert rate.content_type.startswith("text/plain")
+    assert json.loads(rate.body) == {"message": "Rate limit exceeded"}
+    assert rate.content_type == "application/json"
+    for status in (401, 402, 500, 503):
+        answer = builtin_answer(status)
+        assert answer.content_type == "application/json"
+        assert set(json.loads(answer.body)) == {"message"}  # never an "error" object
     challenge = builtin_answer(403)
     assert b"<title>Just a moment...</title>" in challenge.body
     assert ("cf-mitigated", "challenge") in challenge.headers
@@ -120,7 +126,7 @@ def test_built_in_bodies_read_like_the_live_service() -> None:
     assert isinstance(error_for_status(429, rate.body), RateLimitError)
     for status in (502, 504, 520):
         assert b"cf-error-details" in builtin_answer(status).body
-    assert json.loads(builtin_answer(418).body) == {"error": {"message": "I'm a Teapot"}}
+    assert json.loads(builtin_answer(418).body) == {"message": "I'm a Teapot"}
     assert builtin_answer(201).body == b""
 
 

@@ -145,7 +145,7 @@ async def test_unknown_image_names_are_404(websim_server: MockServer) -> None:
         ):
             async with session.get(f"{websim_server.url}/images/{name}") as resp:
                 assert resp.status == 404
-                assert (await resp.json())["error"]["field"] == "path"
+                assert (await resp.json())["field"] == "path"
 
 
 async def test_facade_from_the_seed_documents_works_against_the_mock(
@@ -280,7 +280,9 @@ async def test_429_429_200_is_one_line(websim_server: MockServer) -> None:
     assert sleeps.delays == [2.0, 4.0]
     statuses = [(e["response"]["status"], e["response"]["source"]) for e in websim_server.requests]
     assert statuses == [(429, "script"), (429, "script"), (200, "script"), (200, "reply")]
-    assert websim_server.requests[0]["response"]["body"] == "Rate limit exceeded"
+    assert json.loads(websim_server.requests[0]["response"]["body"]) == {
+        "message": "Rate limit exceeded"
+    }
     assert websim_server.requests[0]["response"]["step"] == {"status": 429}
 
 
@@ -360,8 +362,8 @@ async def test_scenarios_over_http(websim_server: MockServer) -> None:
         assert (status, body) == (200, {"queued": 2, "pending": 2})
         async with session.get(admin) as resp:
             assert (await resp.json())["pending"] == [
-                {"endpoint": "chat", "step": {"status": 429}},
-                {"endpoint": "chat", "step": {"reply": None}},
+                {"id": 1, "endpoint": "chat", "step": {"status": 429}},
+                {"id": 2, "endpoint": "chat", "step": {"reply": None}},
             ]
         bad = [
             ({"responses": [429, {"status": 99}]}, "responses[1].status"),
@@ -385,7 +387,7 @@ async def test_scenarios_over_http(websim_server: MockServer) -> None:
         for payload, field in bad:
             status, body = await post(session, admin, json.dumps(payload))
             assert status == 400, payload
-            assert body["error"]["field"] == field, payload
+            assert body["field"] == field, payload
         status, body = await post(session, websim_server.url + "/__admin/reset", b"")
         assert (status, body) == (200, {"reset": True})
     assert len(websim_server.state.scripts) == 0
@@ -508,8 +510,8 @@ async def test_malformed_requests_get_400_json_naming_the_field(websim_server: M
         for path, body, field in BAD_INPUTS:
             status, answer = await post(session, websim_server.url + path, body)
             assert status == 400, (path, body[:80], answer)
-            assert answer["error"]["field"] == field, (path, body[:80], answer)
-            assert isinstance(answer["error"]["message"], str)
+            assert answer["field"] == field, (path, body[:80], answer)
+            assert isinstance(answer["message"], str)
         async with session.get(websim_server.url + "/healthz") as resp:
             assert resp.status == 200
     assert websim_server.errors == []
@@ -536,7 +538,7 @@ async def test_compressed_bodies_are_decoded_or_refused_with_json(
             )
             assert status == expected, (encoding, answer)
             if field is not None:
-                assert answer["error"]["field"] == field
+                assert answer["field"] == field
     assert websim_server.errors == []
 
 
@@ -557,17 +559,17 @@ async def test_404_405_413_are_json(websim_server: MockServer) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(url + "/no/such/path") as resp:
             assert resp.status == 404
-            assert (await resp.json())["error"]["field"] == "path"
+            assert (await resp.json())["field"] == "path"
         async with session.get(url + CHAT_PATH) as resp:
             assert resp.status == 405
             assert resp.headers["Allow"] == "POST"
-            assert (await resp.json())["error"]["field"] == "method"
+            assert (await resp.json())["field"] == "method"
         async with session.put(url + "/__admin/reset") as resp:
             assert resp.status == 405
         # one byte over the default 1 MiB limit
         big = await raw_exchange(websim_server.port, raw_request(body=b" " * (1024 * 1024 + 1)))
         assert big.startswith(b"HTTP/1.1 413 ")
-        assert json.loads(big.split(b"\r\n\r\n", 1)[1])["error"]["field"] == "body"
+        assert json.loads(big.split(b"\r\n\r\n", 1)[1])["field"] == "body"
         status, _answer = await post(
             session, url + CHAT_PATH, json.dumps({"project_id": "abc", "messages": GOOD_MESSAGES})
         )
@@ -595,8 +597,8 @@ async def test_strict_ids_accept_only_the_canonical_form_per_endpoint() -> None:
         ):
             status, answer = await post(session, server.url + path, json.dumps(body))
             assert status == 400
-            assert answer["error"]["field"] == "project_id"
-            assert "^[a-z0-9]" in answer["error"]["message"]  # names the expected pattern
+            assert answer["field"] == "project_id"
+            assert "^[a-z0-9]" in answer["message"]  # names the expected pattern
 
 
 # --- handler errors, admin guard, OpenAPI -------------------------------------------------------
@@ -611,7 +613,7 @@ async def test_a_broken_handler_answers_500_and_is_kept_for_the_test() -> None:
                 json.dumps({"project_id": "a", "messages": GOOD_MESSAGES}),
             )
         assert status == 500
-        assert "KeyError" in answer["error"]["message"]
+        assert "KeyError" in answer["message"]
         assert (
             await post(
                 session,
@@ -657,7 +659,7 @@ async def test_admin_refuses_remote_clients(remote: str) -> None:
     response = await match.handler(request)
     assert response.status == (200 if remote.startswith("127.") else 403)
     if response.status == 403:
-        assert json.loads(response.body)["error"]["field"] == "remote"
+        assert json.loads(response.body)["field"] == "remote"
     assert get_state(app).journal.total == 0
 
 

@@ -113,7 +113,7 @@ class SessionMachine(RuleBasedStateMachine):
         if used is None:
             return
         session, model = used
-        decision = self.decide.chat(chat_body(text), session if name else None)
+        decision = self.decide.chat(chat_body(text), session=session if name else None)
         step, source = self.expected(model)
         assert (decision.source, decision.step) == (source, step)
         entry = self.state.journal.record(

@@ -44,6 +44,9 @@ def test_parse_step(value: Any, expected: Any) -> None:
         ({}, "step"),
         ({"status": 429, "reply": "x"}, "step"),
         ({"status": "429"}, "step.status"),
+        ({"status": 429.5}, "step.status"),
+        ({"status": float("inf")}, "step.status"),
+        (429.5, "step"),
         ({"status": 429, "bdy": "x"}, "step.bdy"),
         ({"status": 429, "headers": []}, "step.headers"),
         ({"status": 429, "headers": {"Bad Name": "x"}}, "step.headers.Bad Name"),
@@ -63,6 +66,16 @@ def test_parse_step_errors_name_the_field(value: Any, field: str) -> None:
     with pytest.raises(StepError) as info:
         parse_step(value)
     assert info.value.field == field
+
+
+def test_a_number_with_no_fraction_is_an_integer() -> None:
+    # JSON Schema (the OpenAPI document) counts 429.0 as an integer, so tools generate it.
+    assert parse_step(429.0) == StatusStep(429)
+    assert parse_step({"status": 503.0, "body": "x"}) == StatusStep(503, body="x")
+    assert parse_step({"status": 200.0}) == ReplyStep()
+    garbage = parse_step({"fault": "garbage", "size": 8.0})
+    assert garbage.to_json() == {"fault": "garbage", "size": 8}
+    assert type(garbage.to_json()["size"]) is int
 
 
 def test_parse_steps_and_scope() -> None:
@@ -94,6 +107,7 @@ def test_step_json_round_trips() -> None:
         {"max_body_bytes": 0},
         {"journal_size": -1},
         {"journal_body_bytes": -1},
+        {"journal_bytes": -1},
     ],
 )
 def test_config_refuses_bad_options(options: dict[str, Any]) -> None:

@@ -12,19 +12,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from unittest import mock
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 import mock_server.cli as cli
-from mock_server import create_app, get_state
+from mock_server import MockServer, create_app, get_state
+from mock_server.web.admin import PAGE_SIZE
 
 # --- the admin API ------------------------------------------------------------------------------
 
 
 async def admin_call(
     app: web.Application, remote: str, headers: dict[str, str] | None = None
-) -> web.Response:
+) -> web.StreamResponse:
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda name, default=None: (
         (remote, 40000) if name == "peername" else default
@@ -34,14 +36,13 @@ async def admin_call(
     )
     match = await app.router.resolve(request)
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]] = match.handler
-    response = await handler(request)
+    return await handler(request)  # a refusal is a web.Response, the journal a stream
+
+
+def error_of(response: web.StreamResponse) -> dict[str, Any]:
     assert isinstance(response, web.Response)
-    return response
-
-
-def error_of(response: web.Response) -> dict[str, Any]:
     assert response.body is not None
-    error: dict[str, Any] = json.loads(response.body)["error"]  # type: ignore[arg-type]
+    error: dict[str, Any] = json.loads(response.body)  # type: ignore[arg-type]
     return error
 
 
@@ -98,3 +99,50 @@ def test_cli_takes_the_admin_token_from_the_environment(monkeypatch: pytest.Monk
     assert cli.mock_options(args)["admin_token"] == "flag"
     monkeypatch.delenv("WEBSIM_MOCK_ADMIN_TOKEN")
     assert cli.mock_options(cli._parser().parse_args([]))["admin_token"] is None
+
+
+# --- reading the journal and the scripts a page at a time ----------------------------------------
+
+
+async def test_the_journal_is_read_a_page_at_a_time() -> None:
+    async with MockServer() as server, aiohttp.ClientSession() as session:
+        for i in range(PAGE_SIZE + 5):
+            server.state.journal.record(
+                time=0.0, method="GET", path=f"/p{i}", raw_headers=(), body=b"", endpoint=None,
+                status=404,
+            )  # fmt: skip
+        url = server.url + "/__admin/requests"
+        async with session.get(url) as first:
+            page = await first.json()
+        assert (page["count"], page["total"], page["next"]) == (PAGE_SIZE, PAGE_SIZE + 5, PAGE_SIZE)
+        assert [r["id"] for r in page["requests"]] == list(range(1, PAGE_SIZE + 1))
+        async with session.get(url, params={"since": page["next"], "limit": "3"}) as second:
+            page = await second.json()
+        assert [r["path"] for r in page["requests"]] == [f"/p{i}" for i in range(100, 103)]
+        async with session.get(url, params={"since": "102", "limit": "1000"}) as last:
+            page = await last.json()
+        assert (page["count"], page["next"]) == (3, None)
+        async with session.get(url, params={"limit": "1001"}) as bad:
+            assert bad.status == 400
+            assert (await bad.json())["field"] == "limit"
+        async with session.head(url) as head:
+            assert (head.status, await head.read()) == (200, b"")
+
+
+async def test_the_waiting_steps_are_read_a_page_at_a_time() -> None:
+    async with MockServer() as server, aiohttp.ClientSession() as session:
+        server.script("chat", [429, 500])
+        server.script("image", [503])
+        server.script("any", [200] * 200)
+        url = server.url + "/__admin/scenarios"
+        async with session.get(url, params={"limit": "2"}) as first:
+            page = await first.json()
+        assert [p["endpoint"] for p in page["pending"]] == ["chat", "chat"]
+        assert (page["count"], page["next"], page["waiting"]) == (2, 2, 203)
+        async with session.get(url, params={"since": "2", "limit": "2"}) as second:
+            page = await second.json()
+        assert [(p["id"], p["endpoint"]) for p in page["pending"]] == [(3, "image"), (4, "any")]
+        async with session.get(url) as default:
+            assert (await default.json())["count"] == PAGE_SIZE
+        async with session.get(url, params={"since": "x"}) as bad:
+            assert bad.status == 400

@@ -74,10 +74,10 @@ async def test_image_urls_keep_the_session(base: str) -> None:
 async def test_bad_input_gets_json_errors_naming_it(base: str) -> None:
     status, answer = await call("POST", base + "/sessions/a!b" + CHAT_PATH, CHAT)
     assert status == 400
-    assert "'a!b'" in answer["error"]["message"]
-    assert answer["error"]["field"] == "session"
+    assert "'a!b'" in answer["message"]
+    assert answer["field"] == "session"
     status, answer = await call("POST", base + CHAT_PATH, CHAT, {SESSION_HEADER: "x" * 65})
-    assert (status, answer["error"]["field"]) == (400, "session")
+    assert (status, answer["field"]) == (400, "session")
     for method, path in (
         ("GET", "/sessions/nobody/__admin/requests"),
         ("GET", "/sessions/nobody/__admin/scenarios"),
@@ -86,7 +86,7 @@ async def test_bad_input_gets_json_errors_naming_it(base: str) -> None:
     ):
         status, answer = await call(method, base + path)
         assert status == 404, path
-        assert "'nobody'" in answer["error"]["message"]
+        assert "'nobody'" in answer["message"]
 
 
 async def test_sessions_are_listed_bounded_and_ended(base: str) -> None:
@@ -94,7 +94,7 @@ async def test_sessions_are_listed_bounded_and_ended(base: str) -> None:
         assert (await call("POST", base + f"/sessions/{name}" + CHAT_PATH, CHAT))[0] == 200
     status, answer = await call("POST", base + "/sessions/s4" + CHAT_PATH, CHAT)
     assert status == 503
-    assert "3 sessions are live" in answer["error"]["message"]
+    assert "3 sessions are live" in answer["message"]
     _, listed = await call("GET", base + "/__admin/sessions")
     assert [(s["name"], s["requests"]) for s in listed["sessions"]] == [
         ("s1", 1),
@@ -129,3 +129,78 @@ def test_mock_session_client_over_a_threaded_server() -> None:
         with pytest.raises(SessionError, match="404"):
             _ = session.requests
         session.end()  # already gone: nothing to do
+
+
+async def test_a_sessions_stubs_are_its_own(base: str) -> None:
+    """A stub put in force under a session's prefix answers that session only; the global
+    stubs still answer it after its own, and the global list never shows the session's."""
+    mine = {"match": {"last_user_message": {"contains": "hi"}}, "respond": {"reply": "mine"}}
+    status, added = await call("POST", base + "/sessions/s1/__admin/stubs", mine)
+    assert (status, added["count"]) == (200, 1)
+    everyone = {"match": {}, "respond": {"reply": "global"}}
+    assert (await call("POST", base + "/__admin/stubs", everyone))[0] == 200
+    assert await call("POST", base + "/sessions/s1" + CHAT_PATH, CHAT) == (200, {"content": "mine"})
+    headed = await call("POST", base + CHAT_PATH, CHAT, {SESSION_HEADER: "s1"})
+    assert headed == (200, {"content": "mine"})
+    for other in ("/sessions/s2", ""):  # another session, and the global space
+        answer = await call("POST", base + other + CHAT_PATH, CHAT)
+        assert answer == (200, {"content": "global"})
+    _, listed = await call("GET", base + "/__admin/stubs")
+    assert [stub["respond"]["reply"] for stub in listed["stubs"]] == ["global"]
+    _, own = await call("GET", base + "/sessions/s1/__admin/stubs")
+    assert [stub["id"] for stub in own["stubs"]] == added["ids"]
+    assert (await call("GET", base + "/sessions/s2/__admin/stubs"))[1]["stubs"] == []
+    _, journal = await call("GET", base + "/sessions/s1/__admin/requests")
+    answered = [
+        (e["session"], e["response"]["source"], e["response"]["stub"]) for e in journal["requests"]
+    ]
+    assert (
+        answered
+        == [
+            ("s1", "stub", added["ids"][0]),
+        ]
+        * 2
+    )
+    stub_id = added["ids"][0]
+    assert (await call("DELETE", f"{base}/__admin/stubs/{stub_id}"))[0] == 404  # not global
+    assert (await call("DELETE", f"{base}/sessions/s1/__admin/stubs/{stub_id}"))[0] == 200
+    assert await call("POST", base + "/sessions/s1" + CHAT_PATH, CHAT) == (
+        200,
+        {"content": "global"},
+    )
+
+
+async def test_a_sessions_journal_comes_a_page_at_a_time(base: str) -> None:
+    for _ in range(3):
+        await call("POST", base + "/sessions/p1" + CHAT_PATH, CHAT)
+        await call("POST", base + "/sessions/p2" + CHAT_PATH, CHAT)
+    _, first = await call("GET", base + "/sessions/p1/__admin/requests?limit=2")
+    assert [e["session"] for e in first["requests"]] == ["p1", "p1"]
+    assert first["next"] == first["requests"][-1]["id"]
+    _, rest = await call("GET", f"{base}/sessions/p1/__admin/requests?since={first['next']}")
+    assert [e["session"] for e in rest["requests"]] == ["p1"]
+    assert rest["requests"][0]["id"] > first["next"]
+
+
+def test_the_session_client_stubs_its_own_and_reads_every_page() -> None:
+    import urllib.error
+    import urllib.request
+
+    from mock_server import ThreadedMockServer
+
+    with ThreadedMockServer() as server:
+        session = MockSession(server.url, "client-2")
+        stub_id = session.stub(match={"prompt": {"contains": "cat"}}, respond={"status": 503})
+        assert stub_id.startswith("client-2.")
+        with urllib.request.urlopen(server.url + "/__admin/stubs", timeout=10) as answer:
+            assert json.loads(answer.read())["stubs"] == []  # not a global stub
+        image = json.dumps(IMAGE).encode()
+        for _ in range(1001):  # more than one page of the journal (1000 at most)
+            request = urllib.request.Request(
+                session.url + IMAGE_PATH, image, {"Content-Type": "application/json"}
+            )
+            with pytest.raises(urllib.error.HTTPError, match="503"):
+                urllib.request.urlopen(request, timeout=10)
+        entries = session.requests
+        assert len(entries) == 1001
+        assert {e["response"]["stub"] for e in entries} == {stub_id}

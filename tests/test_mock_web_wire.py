@@ -80,8 +80,12 @@ def test_header_fixer_fixes_each_request_whatever_the_chunking(
 
 
 def feed_all(chunks: list[bytes]) -> bytes:
+    return feed_chunks(chunks)[0]
+
+
+def feed_chunks(chunks: list[bytes]) -> tuple[bytes, str | None]:
     fixer = HeaderFixer()
-    return b"".join([*(fixer.feed(c) for c in chunks), fixer.flush()])
+    return b"".join([*(fixer.feed(c) for c in chunks), fixer.flush()]), fixer.refused
 
 
 @settings(max_examples=200)
@@ -104,10 +108,18 @@ def feed_all(chunks: list[bytes]) -> bytes:
     )
 )
 def test_header_fixer_is_total_and_chunking_blind(chunks: list[bytes]) -> None:
+    """Whatever the chunking, the same bytes reach aiohttp, none dropped; unless the start of
+    a head cannot be a request (seen before its blank line arrived): then what came before
+    it, whole requests, reaches aiohttp, and the rest is refused."""
     whole = b"".join(chunks)
-    once = feed_all([whole])
-    assert feed_all(chunks) == once
-    assert len(once) >= len(whole)  # only ever expands a name, never drops bytes
+    once, refused_once = feed_chunks([whole])
+    out, refused = feed_chunks(chunks)
+    if refused is None and refused_once is None:
+        assert out == once
+        assert len(once) >= len(whole)  # only ever expands a name, never drops bytes
+    else:
+        shorter, longer = sorted((out, once), key=len)
+        assert longer.startswith(shorter)
 
 
 def test_header_fixer_passes_through_what_it_cannot_frame() -> None:
@@ -189,11 +201,13 @@ class GeneralFixer(HeaderFixer):
     __slots__ = ()
 
     def feed(self, data: bytes) -> bytes:
-        return data if self.passthrough else self._feed(data)
+        if self.passthrough:
+            return data if self.refused is None else b""
+        return self._feed(data)
 
 
 def _state(fixer: HeaderFixer) -> tuple[Any, ...]:
-    return (fixer.passthrough, fixer._body_left, fixer._buffer)
+    return (fixer.passthrough, fixer._body_left, fixer._buffer, fixer.refused)
 
 
 request_lines = st.sampled_from(

@@ -125,12 +125,30 @@ def test_stateful_admin_endpoints_answer_409_naming_the_limit(two_workers: Start
     ):
         status, answer = _call(url + path, method, body)
         assert status == 409, (method, path)
-        assert answer["error"]["field"] == "workers"
-        assert "need --workers 1" in answer["error"]["message"]
-        assert "runs 2 workers" in answer["error"]["message"]
+        assert answer["field"] == "workers"
+        assert "need --workers 1" in answer["message"]
+        assert "runs 2 workers" in answer["message"]
     # Nothing was scripted: the next chat gets a normal answer.
     body = {"project_id": "p", "messages": HELLO}
     assert _call(url + CHAT_PATH, "POST", body)[0] == 200
+
+
+def test_a_second_server_on_the_port_refuses_as_a_single_process_does(
+    two_workers: Started,
+) -> None:
+    port = two_workers.url.rsplit(":", 1)[1]
+    for workers in ("2", "1"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mock_server", "--port", port, "--workers", workers],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1, workers
+        said = f"websim-mock: error: cannot listen on 127.0.0.1:{port}: "
+        assert result.stderr.startswith(said), workers
+        assert "address already in use" in result.stderr.lower()
+        assert result.stdout == ""
 
 
 def test_workers_stop_when_their_parent_dies(two_workers: Started) -> None:
@@ -205,7 +223,7 @@ def test_worker_spec_round_trips() -> None:
 
 
 def test_openapi_states_the_409() -> None:
-    paths = openapi_spec("x")["paths"]
+    paths = openapi_spec("x", MockConfig(workers=2))["paths"]
     for path, method in (
         ("/__admin/requests", "get"),
         ("/__admin/reset", "post"),

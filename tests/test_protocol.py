@@ -570,3 +570,14 @@ def test_all_user_history_uses_every_message(history: list[dict[str, Any]]) -> N
     assert image_prompt(history) == "\n".join(
         t for t in (content_text(m["content"]).strip() for m in history) if t
     )
+
+
+def test_json_output_mode_is_a_boolean_flag() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    assert build_chat_request(messages, json=True).payload["json"] is True
+    assert "json" not in build_chat_request(messages).payload
+    body = {"project_id": "ke3_xh5gai3gjkmruomu", "messages": messages}
+    assert validate_chat_body({**body, "json": False})["json"] is False
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_chat_body({**body, "json": "yes"})
+    assert caught.value.field == "json"

@@ -1,7 +1,8 @@
 """``websim-cassettes`` / ``python -m websim_cassettes``: check, record, list.
 
 ``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
-cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios.
+cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios;
+``stubs CASSETTE`` prints the mock stubs (YAML) that answer a cassette's requests as recorded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from websim_core import __version__
+from websim_core.pipes import reader_gone
+
 __all__ = ["main"]
 
 
@@ -18,9 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="websim-cassettes", description="Check and re-record the Websim vcrpy cassettes."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate cassettes against the protocol, find secrets")
-    check.add_argument("directory", nargs="?", help="default: the top-level cassettes/")
+    check.add_argument(
+        "directory", nargs="?", help="default: $WEBSIM_CASSETTE_DIR, else ./cassettes"
+    )
     check.add_argument(
         "--strict-ids",
         action="store_true",
@@ -32,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--base-url", help="target (default: $WEBSIM_BASE_URL, else the live https://websim.ai)"
     )
-    record.add_argument("--cassettes", type=Path, help="committed cassettes (default: cassettes/)")
+    record.add_argument(
+        "--cassettes",
+        type=Path,
+        help="committed cassettes (default: $WEBSIM_CASSETTE_DIR, else ./cassettes)",
+    )
     record.add_argument(
         "--only",
         action="append",
@@ -53,7 +64,28 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
     record.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
     sub.add_parser("list", help="the scenarios, one per cassette")
+    stubs = sub.add_parser(
+        "stubs", help="print mock stubs (YAML) answering a cassette's requests as recorded"
+    )
+    stubs.add_argument("cassette", type=Path, help="a cassette file")
     return parser
+
+
+def _stubs(path: Path) -> int:
+    import yaml
+
+    from .files import CassetteLoadError, load_cassette
+    from .tostubs import cassette_stubs
+
+    try:
+        cassette = load_cassette(path)
+    except (OSError, CassetteLoadError) as exc:
+        print(f"websim-cassettes stubs: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    stubs = cassette_stubs(cassette)
+    print(f"# websim-mock --stubs: {len(stubs)} stub(s) from {path.name}")
+    print(yaml.safe_dump(stubs, sort_keys=False, allow_unicode=True, width=100), end="")
+    return 0
 
 
 def _check(directory: str | None, *, strict_ids: bool) -> int:
@@ -73,6 +105,15 @@ def _check(directory: str | None, *, strict_ids: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        code = _command(args)
+        sys.stdout.flush()  # inside the try: `websim-cassettes list | head -1` is no error
+    except BrokenPipeError:
+        return reader_gone()
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
         import vcr  # noqa: F401
     except ImportError:
         print(
@@ -82,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return _check(args.directory, strict_ids=args.strict_ids)
+    if args.command == "stubs":
+        return _stubs(args.cassette)
     if args.command == "list":
         from .scenarios import SCENARIOS
 

@@ -29,13 +29,8 @@ from .files import (
     load_cassette,
 )
 from .match import ParsedBody, parse_body, request_id_problem
-from .scrub import (
-    DROPPED_REQUEST_HEADERS,
-    DROPPED_RESPONSE_HEADERS,
-    REDACTED,
-    find_secrets,
-    is_sensitive_name,
-)
+from .scrub import DROPPED_REQUEST_HEADERS, DROPPED_RESPONSE_HEADERS
+from .secrets import REDACTED, find_secrets, is_sensitive_name, stream_text
 
 __all__ = ["DOCUMENTED_STATUSES", "Finding", "check_cassette", "check_directory", "check_file"]
 
@@ -201,6 +196,10 @@ def _interaction_problems(item: Interaction, *, strict_ids: bool) -> Iterator[st
     yield from _secrets("request body", request.body.decode("utf-8", "replace"))
     yield from _header_problems("response", dict(response.headers), DROPPED_RESPONSE_HEADERS)
     yield from _secrets("response body", response.body.decode("utf-8", "replace"))
+    # A secret cut across stream events is read whole by whoever reads the answer.
+    joined = stream_text(response.body) if response.media_type == "text/event-stream" else None
+    if joined is not None:
+        yield from _secrets("response stream's joined text", joined)
 
     status = response.status
     if not 100 <= status <= 599:

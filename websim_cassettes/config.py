@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,37 +28,39 @@ CASSETTE_DIR_ENV = "WEBSIM_CASSETTE_DIR"
 # Host, scheme and port are left out on purpose: a cassette recorded against the mock server
 # replays for a client pointed at the live API, and the other way round.
 MATCH_ON: tuple[str, ...] = ("method", "path", MATCHER_NAME)
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def cassette_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """Where cassettes live: ``path``, else ``$WEBSIM_CASSETTE_DIR``, else the top-level ``cassettes/``.
+    """Where the command-line tools look for cassettes: ``path``, else ``$WEBSIM_CASSETTE_DIR``,
+    else ``./cassettes`` under the working directory.
 
-    The top level is the source tree this package sits in when that tree has ``cassettes/``
-    (a checkout or an editable install), otherwise ``./cassettes`` under the working directory.
+    Never the directory this package was installed from: with an editable install, another
+    project's tools would otherwise find this project's cassettes.
     """
     if path is not None:
         return Path(path)
     env = os.environ.get(CASSETTE_DIR_ENV)
     if env:
         return Path(env)
-    here = _PACKAGE_ROOT / "cassettes"
-    if here.is_dir() and (_PACKAGE_ROOT / "pyproject.toml").is_file():
-        return here
     return Path.cwd() / "cassettes"
 
 
 def vcr_config(
-    *, record_mode: str = "none", cassette_library_dir: str | os.PathLike[str] | None = None
+    *,
+    record_mode: str = "none",
+    cassette_library_dir: str | os.PathLike[str] | None = None,
+    match_on: Sequence[str] = MATCH_ON,
 ) -> dict[str, Any]:
     """Keyword arguments for ``vcr.VCR.use_cassette`` (the VCR must know ``websim_body``).
 
-    Matching on method, path and the body without ``project_id``; secrets scrubbed; volatile
-    response headers dropped; compressed bodies stored decoded; nothing recorded unless asked.
+    Matching on method, path and the body without ``project_id`` (``match_on``: vcrpy matcher
+    names; add ``scheme``, ``host``, ``port`` to tell the mock from the live API); secrets
+    scrubbed; volatile response headers dropped; compressed bodies stored decoded; nothing
+    recorded unless asked.
     """
     return {
         "record_mode": record_mode,
-        "match_on": MATCH_ON,
+        "match_on": tuple(match_on),
         "before_record_request": scrub_request,
         "before_record_response": scrub_response,
         "decode_compressed_response": True,
@@ -67,14 +70,14 @@ def vcr_config(
     }
 
 
-def vcr_config_for_pytest() -> dict[str, Any]:
+def vcr_config_for_pytest(*, match_on: Sequence[str] = MATCH_ON) -> dict[str, Any]:
     """What to return from pytest-recording's ``vcr_config`` fixture.
 
     Leaves out ``record_mode`` (pytest-recording gives a ``record_mode`` in ``vcr_config``
     precedence over ``--record-mode``; its own default is ``none``) and the directory (that is
     the ``vcr_cassette_dir`` fixture's job).
     """
-    config = vcr_config()
+    config = vcr_config(match_on=match_on)
     del config["record_mode"], config["cassette_library_dir"]
     return config
 

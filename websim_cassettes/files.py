@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
+    "MAX_ALIAS_NODES",
     "PROVENANCE_KEY",
     "CassetteFile",
     "CassetteLoadError",
@@ -31,6 +34,7 @@ __all__ = [
     "provenance",
     "provenance_header",
     "read_provenance",
+    "remove_stale_temps",
     "stage_file",
     "stamp_provenance",
     "write_atomic",
@@ -137,6 +141,48 @@ def _response(raw: Any) -> RecordedResponse:
     )
 
 
+# What aliases may add to a cassette, counted in YAML nodes once each alias is expanded. vcrpy
+# copies what an alias points to, so a 600-byte "billion laughs" became minutes and gigabytes.
+MAX_ALIAS_NODES = 100_000
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s]", re.M)
+
+
+def _check_aliases(text: str) -> None:
+    """Raise ``CassetteLoadError`` if aliases expand to more than ``MAX_ALIAS_NODES`` nodes.
+
+    Reads parser events only (nothing is built), and only when the text has an anchor at all.
+    """
+    if _ANCHOR.search(text) is None:
+        return
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    sizes: dict[str, int] = {}
+    open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, nodes inside so far]
+    added = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor or "", 1)
+            added += size
+            open_nodes[-1][1] += size
+            if added > MAX_ALIAS_NODES:
+                raise CassetteLoadError(
+                    f"its YAML aliases expand to over {MAX_ALIAS_NODES:,} nodes "
+                    "(an alias bomb?); vcrpy never writes such a file"
+                )
+        elif isinstance(event, yaml.ScalarEvent):
+            open_nodes[-1][1] += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            open_nodes.append([event.anchor, 1])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = size
+            open_nodes[-1][1] += size
+
+
 def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     """Load a YAML cassette with vcrpy's deserializer; ``CassetteLoadError`` if it cannot."""
     from vcr.serialize import deserialize
@@ -148,7 +194,10 @@ def load_cassette(path: str | os.PathLike[str]) -> CassetteFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise CassetteLoadError(f"cannot read: {exc}") from None
     try:
+        _check_aliases(text)
         requests, responses, *_metadata = deserialize(text, yamlserializer)
+    except CassetteLoadError:
+        raise
     except Exception as exc:  # vcrpy and PyYAML raise many kinds; all mean "not a cassette"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CassetteLoadError(f"vcrpy cannot load it: {type(exc).__name__}: {first}") from None
@@ -240,14 +289,16 @@ def dump_cassette(
     return provenance_header(provenance) + text if provenance else text
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+def write_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and a rename.
 
     A crash or an interrupt leaves either the old file or the new one, never a partial file.
+    ``durable=False`` skips the fsync: still all-or-nothing for any reader and if the process is
+    killed, but a power cut may lose the newest write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stage_file(path, text)
+    tmp = stage_file(path, text, durable=durable)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -256,7 +307,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def stage_file(dest: Path, text: str) -> Path:
+def stage_file(dest: Path, text: str, *, durable: bool = True) -> Path:
     """``text`` written and synced to a new temporary file next to ``dest``, for a rename onto it.
 
     If writing fails the temporary file is removed; once it is returned, it is the caller's.
@@ -265,13 +316,38 @@ def stage_file(dest: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return Path(tmp)
+
+
+# stage_file's names: ".<dest name>.<8 random chars>.tmp" (tempfile.mkstemp's random part).
+_STAGED = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temps(
+    directory: str | os.PathLike[str], *, older_than: float = 60.0
+) -> list[Path]:
+    """Remove the temporary files ``stage_file`` left in ``directory`` (a writer killed before
+    its rename), if older than ``older_than`` seconds (a live writer's are younger). Only files
+    of that pattern are touched; returns what was removed."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for path in root.iterdir():
+        if _STAGED.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > older_than:
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def cassette_paths(directory: str | os.PathLike[str]) -> list[Path]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,14 @@ from typing import Any, Literal
 
 from websim_core.routing import endpoint_of_path
 
-from .files import CassetteFile, CassetteLoadError, Interaction, cassette_paths, load_cassette
+from .files import (
+    CassetteFile,
+    CassetteLoadError,
+    Interaction,
+    RecordedResponse,
+    cassette_paths,
+    load_cassette,
+)
 from .match import (
     ParsedBody,
     body_differences,
@@ -25,11 +34,53 @@ from .match import (
     request_id_problem,
 )
 
-__all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key"]
+__all__ = ["Hit", "Miss", "Recorded", "Repeat", "ReplayIndex", "request_key", "unsendable"]
 
 Repeat = Literal["none", "last", "cycle"]
 Key = tuple[str, str, str]
 _MAX_CLOSEST = 3
+# A miss compares the request with at most this many recorded ones (chosen by the parts of the
+# conversation they share, rarest first), so its cost does not grow with the cassettes.
+_MAX_COMPARED = 64
+# ... and looks at no more than this many entries to choose them.
+_MAX_SCANNED = 4096
+Feature = tuple[str, str]
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BREAKS = re.compile(r"[\r\n\0]")
+
+
+def unsendable(response: RecordedResponse) -> str | None:
+    """Why HTTP cannot carry this recorded response as it is, or None when it can."""
+    if not 200 <= response.status <= 599:
+        return f"has status {response.status}, which a final HTTP response cannot have"
+    if _BREAKS.search(response.reason):
+        return f"has a line break or NUL in its reason {response.reason[:40]!r}"
+    for name, values in response.headers.items():
+        if not _TOKEN.fullmatch(name):
+            return f"has a header name that is not an HTTP token: {name[:40]!r}"
+        for value in values:
+            if _BREAKS.search(value):
+                return f"has a line break or NUL in header {name!r}: {value[:40]!r}"
+    return None
+
+
+def _features(body: ParsedBody) -> set[Feature]:
+    """What a near miss likely shares with the request: each message, each other field."""
+    value = body.value
+    if not body.is_json:
+        return {("raw", body.raw[:64].decode("utf-8", "replace"))}
+    if not isinstance(value, dict):
+        return {("json", type(value).__name__)}
+    out: set[Feature] = set()
+    for name, item in value.items():
+        if name == "project_id":
+            continue
+        items = item if name == "messages" and isinstance(item, list) else [item]
+        for part in items:
+            out.add((name, json.dumps(part, sort_keys=True, ensure_ascii=False)[:4096]))
+    return out
 
 
 def request_key(method: str, path: str, body: object) -> Key:
@@ -96,6 +147,8 @@ class ReplayIndex:
         self._by_cassette: dict[tuple[str, Key], _Sequence] = {}
         # Per route, each key once with its first recording, in the order first seen.
         self._by_route: dict[tuple[str, str], dict[Key, Recorded]] = {}
+        # Per route, feature -> the keys recorded with it (each key once, first seen first).
+        self._by_feature: dict[tuple[str, str], dict[Feature, list[Key]]] = {}
         self.cassettes: list[str] = []
         self.rejected: list[str] = []
         self.size = 0
@@ -103,8 +156,19 @@ class ReplayIndex:
     # --- building -------------------------------------------------------------------------------
 
     def add_cassette(self, cassette: CassetteFile, name: str | None = None) -> None:
-        """Index every interaction of a loaded cassette (invalid recorded IDs are set aside)."""
+        """Index every interaction of a loaded cassette (invalid recorded IDs are set aside).
+
+        Raises ``CassetteLoadError`` naming the file and interaction when a recorded response
+        could not be sent (a status like 42, a line break in a header), before indexing any.
+        """
         label = name or cassette.path.name
+        for position, item in enumerate(cassette.interactions):
+            problem = unsendable(item.response)
+            if problem is not None:
+                raise CassetteLoadError(
+                    f"{os.fspath(cassette.path)}: interaction {position}: "
+                    f"the recorded response {problem}"
+                )
         self.cassettes.append(label)
         for position, item in enumerate(cassette.interactions):
             request = item.request
@@ -117,7 +181,12 @@ class ReplayIndex:
             recorded = Recorded(label, position, item)
             self._all.setdefault(key, _Sequence()).items.append(recorded)
             self._by_cassette.setdefault((label, key), _Sequence()).items.append(recorded)
-            self._by_route.setdefault((key[0], key[1]), {}).setdefault(key, recorded)
+            route = self._by_route.setdefault((key[0], key[1]), {})
+            if key not in route:
+                route[key] = recorded
+                postings = self._by_feature.setdefault((key[0], key[1]), {})
+                for feature in _features(body):
+                    postings.setdefault(feature, []).append(key)
             self.size += 1
 
     @classmethod
@@ -131,10 +200,16 @@ class ReplayIndex:
             raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
         for path in paths:
             try:
-                index.add_cassette(load_cassette(path), Path(path).name)
+                loaded = load_cassette(path)
             except CassetteLoadError as exc:
                 raise CassetteLoadError(f"{path}: {exc}") from None
+            index.add_cassette(loaded, Path(path).name)
         return index
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """The (method, path) pairs something was recorded for, sorted."""
+        return sorted(self._by_route)
 
     # --- serving --------------------------------------------------------------------------------
 
@@ -183,13 +258,35 @@ class ReplayIndex:
             "differences": list(differences),
         }
 
+    def _candidates(
+        self, route_key: tuple[str, str], body: ParsedBody, cassette: str | None
+    ) -> list[tuple[Key, Recorded]]:
+        """At most ``_MAX_COMPARED`` recorded requests of a route to compare with ``body``:
+        all of them on a small route; else those sharing its rarest features, then the first."""
+        route = self._by_route.get(route_key, {})
+
+        def wanted(recorded: Recorded) -> bool:
+            return cassette is None or recorded.cassette == cassette
+
+        if len(route) <= _MAX_COMPARED:
+            return [(k, r) for k, r in route.items() if wanted(r)]
+        postings = self._by_feature.get(route_key, {})
+        lists = sorted((postings.get(f, []) for f in _features(body)), key=len)
+        chosen: dict[Key, Recorded] = {}
+        scanned = 0
+        for keys in [*lists, list(itertools.islice(route, _MAX_SCANNED))]:
+            for key in keys:
+                scanned += 1
+                if len(chosen) >= _MAX_COMPARED or scanned > _MAX_SCANNED:
+                    return list(chosen.items())
+                if key not in chosen and wanted(route[key]):
+                    chosen[key] = route[key]
+        return list(chosen.items())
+
     def _closest(
         self, method: str, path: str, body: ParsedBody, cassette: str | None
     ) -> list[dict[str, Any]]:
-        route = self._by_route.get((method.upper(), path), {})
-        candidates = [
-            (k, r) for k, r in route.items() if cassette is None or r.cassette == cassette
-        ]
+        candidates = self._candidates((method.upper(), path), body, cassette)
         if candidates:
             # Fewest differing fields first; among those, the most similar body text.
             sent = normalized_body(body)

@@ -7,6 +7,7 @@ and the sent ID must still each be one the mock would accept on that endpoint (s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from websim_core.ids import project_id_problem
@@ -35,20 +36,45 @@ class _RequestLike(Protocol):
     def path(self) -> str: ...
 
 
+_CHUNK_TYPES = (bytes, bytearray, memoryview)
+
+
+def _joined(chunks: Iterable[object]) -> bytes:
+    return b"".join(_as_bytes(chunk) for chunk in chunks)
+
+
 def _as_bytes(body: object) -> bytes:
+    """The bytes of a body that is bytes, text, a file, an aiohttp payload or chunks of those."""
     if body is None:
         return b""
     if isinstance(body, str):
         return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray, memoryview)):
+    if isinstance(body, _CHUNK_TYPES):
         return bytes(body)
     read = getattr(body, "read", None)
     if callable(read):
         data = read()
         return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if isinstance(body, (list, tuple)):
-        return b"".join(_as_bytes(part) for part in body)
+    decode = getattr(body, "decode", None)
+    if callable(decode):  # aiohttp's BytesPayload, StringPayload, JsonPayload (data=payload)
+        return str(decode()).encode("utf-8")
+    if isinstance(body, (list, tuple, Iterator)):
+        return _joined(body)
     return str(body).encode("utf-8")
+
+
+def _is_json_value(body: object) -> bool:
+    """A body vcrpy hands over as the object the caller passed (aiohttp's ``json=``, ``data=``
+    dict or pairs), rather than as bytes, text, a file or a list of byte chunks."""
+    if isinstance(body, (Mapping, bool, int, float)):
+        return True
+    if isinstance(body, (list, tuple)):
+        return not (body and all(isinstance(item, _CHUNK_TYPES) for item in body))
+    return False
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
 
 
 class ParsedBody(NamedTuple):
@@ -60,11 +86,17 @@ class ParsedBody(NamedTuple):
 
 
 def parse_body(body: object) -> ParsedBody:
-    """A request or response body (bytes, text, a file, chunks) read as JSON, whatever its type says.
+    """Any request or response body vcrpy hands over, read as JSON whatever its type says.
 
-    Parse once and hand the result to ``normalized_body``, ``body_differences`` and
-    ``request_id_problem``: the replay index looks up every request, so it never parses twice.
+    vcrpy's aiohttp stub passes ``json=`` and ``data=`` through as given: a dict, a list or a
+    number stands for itself (tuples become lists, as on the wire); bytes, text, files, aiohttp
+    payloads and chunk lists are read and parsed. Parse once and hand the result to
+    ``normalized_body``, ``body_differences`` and ``request_id_problem``: the replay index looks
+    up every request, so it never parses twice.
     """
+    if _is_json_value(body):
+        raw = _canonical(body)
+        return ParsedBody(raw, True, json.loads(raw))
     raw = _as_bytes(body)
     if raw.strip():
         try:

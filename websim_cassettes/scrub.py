@@ -7,11 +7,22 @@ looks for, so a cassette that passes through any of them is clean by the checker
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websim_core.sse import DONE_EVENT, encode_delta
+
+from .secrets import (
+    REDACTED,
+    SECRET_PATTERNS,
+    SecretFinding,
+    find_secrets,
+    is_sensitive_name,
+    scrub_text,
+    secret_spans,
+    stream_deltas,
+)
 
 __all__ = [
     "DROPPED_REQUEST_HEADERS",
@@ -29,8 +40,6 @@ __all__ = [
     "scrub_text",
     "scrub_uri",
 ]
-
-REDACTED = "<redacted>"
 
 # Never worth keeping: cookies identify a browser session whatever their name.
 DROPPED_REQUEST_HEADERS = frozenset({"cookie", "cookie2"})
@@ -65,83 +74,6 @@ VOLATILE_RESPONSE_HEADERS = frozenset(
         "x-vercel-id",
     }
 )
-_SENSITIVE_NAME = re.compile(
-    r"(?:^|[-_.\s])(?:authorization|cookie|api[-_]?key|apikey|access[-_]?key|private[-_]?key"
-    r"|token|secret|password|passwd|session|csrf|xsrf|credentials?|signature|auth)(?:$|[-_.\s])",
-    re.IGNORECASE,
-)
-
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("bearer token", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}")),
-    ("basic credentials", re.compile(r"\bBasic\s+[A-Za-z0-9+/]{8,}={0,2}")),
-    ("API key (sk-)", re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,}")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    (
-        "JSON web token",
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    ),
-    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    (
-        "credential assignment",
-        re.compile(
-            r"(?i)\b(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token"
-            r"|client[_-]?secret|secret[_-]?key|password|passwd)\b"
-            r"[\"']?\s*[:=]\s*[\"']?(?!<redacted>)([^\s\"'&,;}<]{6,})"
-        ),
-    ),
-    (
-        "signed URL parameter",
-        re.compile(
-            r"(?i)[?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature"
-            r"|signature|sig|token|access_token|api_key|apikey)=(?!%3Credacted%3E|<redacted>)"
-            r"([^&#\s\"'<]{6,})"
-        ),
-    ),
-)
-
-
-@dataclass(frozen=True)
-class SecretFinding:
-    """Something that looks like a secret: which rule saw it, and a shortened excerpt."""
-
-    kind: str
-    excerpt: str
-
-
-def is_sensitive_name(name: str) -> bool:
-    """True for a header, field or parameter name whose value is likely a credential."""
-    return _SENSITIVE_NAME.search(name) is not None
-
-
-def _hide(match: re.Match[str]) -> str:
-    if match.lastindex:
-        start, end = match.span(match.lastindex)
-        offset = match.start()
-        text = match.group(0)
-        return text[: start - offset] + REDACTED + text[end - offset :]
-    head = match.group(0).split(None, 1)[0] if " " in match.group(0) else ""
-    return f"{head} {REDACTED}" if head in ("Bearer", "Basic") else REDACTED
-
-
-def scrub_text(text: str) -> str:
-    """``text`` with everything a secret pattern matches replaced by ``<redacted>``."""
-    for _kind, pattern in SECRET_PATTERNS:
-        text = pattern.sub(_hide, text)
-    return text
-
-
-def find_secrets(text: str) -> list[SecretFinding]:
-    """What in ``text`` looks like a secret (already-redacted values are not reported)."""
-    found = []
-    for kind, pattern in SECRET_PATTERNS:
-        for match in pattern.finditer(text):
-            value = match.group(0)
-            shown = value[:12] + "…" if len(value) > 16 else value
-            found.append(SecretFinding(kind, shown))
-    return found
 
 
 def _scrub_json(value: Any) -> Any:
@@ -160,8 +92,10 @@ def _scrub_json(value: Any) -> Any:
 def scrub_body(body: bytes) -> bytes:
     """A body with secrets redacted; unchanged bytes (not re-serialised) when there were none.
 
-    JSON objects lose the values of credential-named keys; any text loses what a secret pattern
-    matches. Binary bodies are left alone.
+    JSON objects lose the values of credential-named keys; a chat event stream is judged on
+    its joined text (a secret cut across events is still one); then any text loses what a
+    secret pattern matches, always, so nothing ``find_secrets`` sees is left. Binary bodies are
+    left alone.
     """
     if not body:
         return body
@@ -171,18 +105,47 @@ def scrub_body(body: bytes) -> bytes:
         return body
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
+    cleaned = text
     if isinstance(value, (dict, list)):
-        cleaned = _scrub_json(value)
-        if cleaned != value:
-            return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    scrubbed = scrub_text(text)
-    return body if scrubbed == text else scrubbed.encode("utf-8")
+        scrubbed_value = _scrub_json(value)
+        if scrubbed_value != value:
+            cleaned = json.dumps(scrubbed_value, ensure_ascii=False, separators=(",", ":"))
+    elif text.lstrip().startswith(("data:", ":")):
+        cleaned = _scrub_stream(text)
+    cleaned = scrub_text(cleaned)
+    return body if cleaned == text else cleaned.encode("utf-8")
+
+
+def _scrub_stream(text: str) -> str:
+    """A chat event stream whose joined answer holds no secret, events cut where they were."""
+    for _ in range(8):
+        deltas = stream_deltas(text.encode("utf-8"))
+        if deltas is None:
+            return text
+        spans = secret_spans("".join(deltas))
+        if not spans:
+            return text
+        kept, at = [], 0
+        for delta in deltas:
+            chars = []
+            for offset, char in enumerate(delta, start=at):
+                inside = next((s for s in spans if s[0] <= offset < s[1]), None)
+                if inside is None:
+                    chars.append(char)
+                elif offset == inside[0]:
+                    chars.append(REDACTED)
+            kept.append("".join(chars))
+            at += len(delta)
+        done = DONE_EVENT.decode() if DONE_EVENT.decode().strip() in text else ""
+        text = b"".join(encode_delta(d) for d in kept).decode("utf-8") + done
+    return text
 
 
 def scrub_uri(uri: str) -> str:
-    """A URL with credential-named query parameters (and user:password@) redacted."""
+    """A URL with credentials redacted: user:password@, credential-named query parameters, and
+    any value the secret rules match."""
     parts = urlsplit(uri)
     netloc = parts.netloc
     if "@" in netloc:
@@ -194,9 +157,9 @@ def scrub_uri(uri: str) -> str:
             query = urlencode(
                 [(k, REDACTED if is_sensitive_name(k) else v) for k, v in pairs], safe="<>"
             )
-    if (netloc, query) == (parts.netloc, parts.query):
-        return uri
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if (netloc, query) != (parts.netloc, parts.query):
+        uri = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return scrub_text(uri)
 
 
 def scrub_headers(
@@ -235,6 +198,11 @@ def scrub_request(request: Any) -> Any:
         scrubbed = scrub_body(raw)
         if scrubbed != raw:
             request.body = scrubbed
+    elif isinstance(body, (dict, list)):
+        # aiohttp's json= (and data= dict): vcrpy keeps the object, and so does the cassette.
+        cleaned = _scrub_json(body)
+        if cleaned != body:
+            request.body = cleaned
     return request
 
 

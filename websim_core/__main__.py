@@ -7,8 +7,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .client import WebsimClient
 from .errors import WebsimError
+from .pipes import reader_gone
 from .protocol import DEFAULT_ASPECT_RATIO
 from .retry import RetryPolicy
 from .routing import DEFAULT_IMAGE_MODEL, DEFAULT_MODEL, IMAGE_MODELS
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Talk to the Websim inference API.",
         parents=[_connection_options(in_subcommand=False)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = [_connection_options(in_subcommand=True)]
     chat = sub.add_parser("chat", parents=common, help="send one user message, print the answer")
@@ -91,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         asyncio.run(_run(args))
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+    except BrokenPipeError:
+        return reader_gone()
     except WebsimError as exc:
         # One line whatever the message holds (a server's text, an aiohttp error).
         print(f"websim: error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -234,10 +234,18 @@ class WebsimClient:
     # --- public calls -------------------------------------------------------------------------
 
     async def chat(
-        self, messages: object, *, model: str = DEFAULT_MODEL, project_id: str | None = None
+        self,
+        messages: object,
+        *,
+        model: str = DEFAULT_MODEL,
+        project_id: str | None = None,
+        json: bool = False,
     ) -> str:
-        """Send a conversation; returns the answer's text (stripped)."""
-        request = self._chat_request(messages, model, project_id, stream=False)
+        """Send a conversation; returns the answer's text (stripped).
+
+        ``json=True``: Websim's JSON output mode, the text is a JSON document.
+        """
+        request = self._chat_request(messages, model, project_id, stream=False, json=json)
         async with self._response(request, retry=True) as body:
             if body.content_type == _SSE:
                 # A server that streams anyway: the answer is the deltas joined.
@@ -245,13 +253,19 @@ class WebsimClient:
             return parse_chat_response(await body.read(), body.content_type)
 
     def stream_chat(
-        self, messages: object, *, model: str = DEFAULT_MODEL, project_id: str | None = None
+        self,
+        messages: object,
+        *,
+        model: str = DEFAULT_MODEL,
+        project_id: str | None = None,
+        json: bool = False,
     ) -> AsyncIterator[str]:
         """Yield the answer's text deltas; a plain JSON answer is yielded whole, once.
 
         The arguments are checked here, at the call, before anything is sent.
         """
-        return self._stream(self._chat_request(messages, model, project_id, stream=True))
+        request = self._chat_request(messages, model, project_id, stream=True, json=json)
+        return self._stream(request)
 
     async def generate_image(
         self,
@@ -276,11 +290,13 @@ class WebsimClient:
     # --- the shell ------------------------------------------------------------------------------
 
     def _chat_request(
-        self, messages: object, model: str, project_id: str | None, *, stream: bool
+        self, messages: object, model: str, project_id: str | None, *, stream: bool, json: bool
     ) -> ChatRequest:
         if route(model) is not Endpoint.CHAT:
             raise InvalidRequestError("model", f"{model!r} is an image model; use generate_image")
-        return build_chat_request(messages, project_id=project_id, stream=stream, rng=self._rng)
+        return build_chat_request(
+            messages, project_id=project_id, stream=stream, json=json, rng=self._rng
+        )
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[str]:
         async with self._response(request, retry=True) as body:

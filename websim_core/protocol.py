@@ -228,9 +228,13 @@ def build_chat_request(
     *,
     project_id: str | None = None,
     stream: bool = False,
+    json: bool = False,
     rng: random.Random | None = None,
 ) -> ChatRequest:
-    """Validate and build a chat request; the history is sent whole, as the known clients do."""
+    """Validate and build a chat request; the history is sent whole, as the known clients do.
+
+    ``json=True`` asks for Websim's JSON output mode: the answer's content is a JSON document.
+    """
     checked = validate_messages(messages)
     if project_id is None:
         project_id = generate_project_id("chat", rng=rng)
@@ -240,6 +244,8 @@ def build_chat_request(
     }
     if stream:
         payload["stream"] = True
+    if json:
+        payload["json"] = True
     try:
         encoded = _dump(payload)
     except (TypeError, ValueError, RecursionError):
@@ -369,6 +375,8 @@ def validate_chat_body(data: object, *, strict_ids: bool = False) -> dict[str, A
         validate_messages(messages)
     if "stream" in data and not isinstance(data["stream"], bool):
         raise InvalidRequestError("stream", f"must be a boolean, not {_type(data['stream'])}")
+    if "json" in data and not isinstance(data["json"], bool):
+        raise InvalidRequestError("json", f"must be a boolean, not {_type(data['json'])}")
     return data
 
 

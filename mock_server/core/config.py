@@ -14,12 +14,16 @@ from .chaos import parse_mix
 from .errors import ConfigError, StepError
 from .latency import MAX_LATENCY_MS, parse_latency
 from .ratelimit import RATE_SCOPES, parse_rate
+from .stubs import parse_stubs
 
 __all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_JOURNAL_BODY_BYTES",
+    "DEFAULT_JOURNAL_BYTES",
     "DEFAULT_JOURNAL_SIZE",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SESSION_IDLE_SECONDS",
     "MockConfig",
     "config_fields",
@@ -31,6 +35,13 @@ DEFAULT_JOURNAL_SIZE = 10_000
 DEFAULT_JOURNAL_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_SESSIONS = 1000
 DEFAULT_SESSION_IDLE_SECONDS = 600
+# The journal's whole memory: about a thousand entries with full 64 KiB bodies, or the default
+# 10,000 entries of ordinary requests (a few KiB each).
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+# Seconds a keep-alive connection may wait for its next request (aiohttp's own default is an
+# hour; 75 s is nginx's), and seconds a request's head and body may take to arrive.
+DEFAULT_IDLE_TIMEOUT = 75.0
+DEFAULT_READ_TIMEOUT = 30.0
 
 
 def _is_int(value: object) -> bool:
@@ -40,6 +51,12 @@ def _is_int(value: object) -> bool:
 def _int_at_least(name: str, value: object, lo: int) -> None:
     if not _is_int(value) or value < lo:  # type: ignore[operator]
         raise ConfigError(name, f"must be an integer >= {lo}, not {value!r:.40}")
+
+
+def _seconds(name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 < value <= 86_400:  # type: ignore[operator]  # (NaN fails too)
+        raise ConfigError(name, f"must be a number of seconds > 0 and <= 86400, not {value!r:.40}")
 
 
 def _parsed(name: str, parse: Any, text: object) -> None:
@@ -62,7 +79,10 @@ class MockConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     journal_size: int = DEFAULT_JOURNAL_SIZE
     journal_body_bytes: int = DEFAULT_JOURNAL_BODY_BYTES
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
     admin_loopback_only: bool = True
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     # The origin image URLs point at when a request carries no usable Host header.
     public_url: str | None = None
     # Misbehaviour on demand (all off by default). latency: "fixed:MS", "uniform:LOW,HIGH",
@@ -87,6 +107,8 @@ class MockConfig:
     # seed + worker (the answers themselves only depend on seed).
     workers: int = 1
     worker: int = 0
+    # Stubs in force from the start (their JSON form: one or a list); a reset restores them.
+    stubs: Any = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.seed):
@@ -109,6 +131,14 @@ class MockConfig:
         _int_at_least("journal_body_bytes", self.journal_body_bytes, 0)
         _int_at_least("max_sessions", self.max_sessions, 1)
         _int_at_least("session_idle_seconds", self.session_idle_seconds, 1)
+        _int_at_least("journal_bytes", self.journal_bytes, 0)
+        for name in ("idle_timeout", "read_timeout"):
+            _seconds(name, getattr(self, name))
+        if self.stubs is not None:
+            try:
+                parse_stubs(self.stubs)
+            except StepError as exc:
+                raise ConfigError(exc.field, exc.problem) from None
 
     def _check_latency(self) -> None:
         ms = self.latency_ms

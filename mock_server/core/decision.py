@@ -1,9 +1,8 @@
 """The one decision: what an inference request gets. Rule 1: every rule of it lives here.
 
 ``Decider(state).chat(body)`` and ``.image(body, origin)`` take the body bytes (and the
-``Session`` it came in, if any: its own steps, buckets and chaos take the server's place) and
-return one
-``Decision``: the answer to send (status, body or event stream, headers), or the fault to play
+``Session`` it came in, if any: its own steps, buckets and chaos take the server's place, its
+own stubs answer before the server's) and return one ``Decision``: the answer to send (status, body or event stream, headers), or the fault to play
 over it, the time to wait first, and what the journal says (``source`` and the ``step`` that was
 consumed). Nothing here awaits or touches a socket; ``mock_server.web`` only reads the bytes,
 calls this and plays the decision. The order, first found wins::
@@ -12,35 +11,57 @@ calls this and plays the decision. The order, first found wins::
       │
       ├─ 1. directive in the last user message or prompt (--directives)      source "directive"
       ├─ 2. the oldest scripted step for this endpoint or "any"              source "script"
-      ├─ 3. the rate limit, when its bucket is empty: a 429 + Retry-After    source "rate_limit"
-      ├─ 4. chaos: a seeded draw from the mix                                source "chaos"
-      └─ 5. the generated answer                                             source "reply"
+      ├─ 3. the stub that matches (lowest priority, then the newest)         source "stub"
+      ├─ 4. the rate limit, when its bucket is empty: a 429 + Retry-After    source "rate_limit"
+      ├─ 5. chaos: a seeded draw from the mix                                source "chaos"
+      └─ 6. the generated answer (a JSON document for "json": true)          source "reply"
 
     then the step is played: StatusStep → its answer; ReplyStep → its text (or image URL) and
     headers over the generated answer; Delay → wait, then the generated answer; any other fault
     → played on the socket over the generated answer (its events for a stream or a stream
     fault, else its JSON body). A latency model adds its sample to the wait of every valid one.
+
+Why this order: a directive and a scripted step are one-off arrangements a test made for the
+very next request, so they beat standing rules; a stub is a deliberate answer, so the server's
+own misbehaviour (rate limit, chaos) does not override it. A stub whose template fails to
+render answers a JSON 500 naming the stub, source "stub_error".
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from websim_core.routing import Endpoint
 
 from .errors import FieldError, RequestRefused
 from .images import image_name
-from .replies import JSON_TYPE, Answer, chat_answer, chat_body, error_body, status_answer
+from .matching import Facts
+from .replies import (
+    JSON_TYPE,
+    Answer,
+    chat_answer,
+    chat_body,
+    error_body,
+    json_reply,
+    split_chunks,
+    sse_events,
+    status_answer,
+)
 from .replies import stream_events as _events
 from .requests import ParsedChat, ParsedImage, parse_chat, parse_image
+from .seeds import seeded_random
 from .sessions import Session
 from .state import MockState
 from .steps import STREAM_FAULTS, Delay, FaultStep, ReplyStep, StatusStep, Step
+from .stubs import Stub, pacing_gaps, render
 
 __all__ = ["Decider", "Decision", "refusal"]
 
 Headers = tuple[tuple[str, str], ...]
+Arranged = tuple["Step | None", str, "Stub | None"]
 
 
 @dataclass(slots=True)
@@ -59,6 +80,9 @@ class Decision:
     source: str = "reply"
     step: Step | None = None
     close: bool = False
+    # Seconds before each event of ``events`` (a stub's stream pacing); None: all at once.
+    gaps: tuple[float, ...] | None = None
+    stub: str | None = None  # the id of the stub that answered (or failed to)
 
 
 def refusal(exc: FieldError) -> Decision:
@@ -75,40 +99,73 @@ def _answered(answer: Answer, source: str, step: Step) -> Decision:
     )
 
 
+def _stubbed(decision: Decision, arranged: Arranged) -> Decision:
+    """The decision, naming the stub that answered (for the journal)."""
+    stub = arranged[2]
+    if stub is not None:
+        decision.stub = stub.id
+    return decision
+
+
 class Decider:
     """The decision for one server's state; its options are read once, here."""
 
-    __slots__ = ("_directives", "_own", "_plain", "_seed", "_state", "_strict")
+    __slots__ = ("_directives", "_own", "_plain", "_seed", "_state", "_strict", "_stubs")
 
     def __init__(self, state: MockState) -> None:
         config = state.config
         self._state = state
         self._own = state.own
+        self._stubs = state.stubs
         self._seed = config.seed
         self._strict = config.strict_ids
         self._directives = config.directives
-        # Nothing but a scripted step can change the answer: the usual case skips steps 1, 3, 4.
+        # Nothing but a scripted step or a stub can change the answer: the usual case skips
+        # steps 1, 4, 5.
         unarranged = state.limiter is None and state.chaos is None and state.latency is None
         self._plain = unarranged and not config.directives
 
     # --- the two endpoints ----------------------------------------------------------------------
 
-    def chat(self, body: bytes, session: Session | None = None) -> Decision:
-        """The decision for a chat request's body (in ``session``)."""
+    def chat(
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        session: Session | None = None,
+    ) -> Decision:
+        """The decision for a chat request's body (in ``session``; ``headers``: what stubs may
+        match on)."""
         try:
             request = parse_chat(body, strict_ids=self._strict, directives=self._directives)
         except RequestRefused as exc:
             return refusal(exc)
         own = self._own if session is None else session
-        if self._plain and not own.scripts.waiting:  # the usual case, in as few calls
-            text, answer = chat_answer(self._seed, request.messages)
+        stubbed = self._stubs.count or own.stubs.count
+        if self._plain and not (own.scripts.waiting or stubbed or request.json):
+            text, answer = chat_answer(self._seed, request.messages)  # the usual case, fast
             if request.stream:
                 return Decision(200, b"", None, events=_events(text))
             return Decision(200, answer, JSON_TYPE)
-        step, source = self._arrange(Endpoint.CHAT, request.project_id, request.directive, own)
-        return self._chat(request, step, source)
+        facts = None
+        if stubbed:
+            facts = Facts(
+                "chat",
+                messages=request.messages,
+                project_id=request.project_id,
+                json=request.json,
+                stream=request.stream,
+                headers=headers,
+            )
+        arranged = self._arrange(Endpoint.CHAT, request.project_id, request.directive, facts, own)
+        return _stubbed(self._chat(request, arranged, facts), arranged)
 
-    def image(self, body: bytes, origin: str, session: Session | None = None) -> Decision:
+    def image(
+        self,
+        body: bytes,
+        origin: str,
+        headers: Mapping[str, str] | None = None,
+        session: Session | None = None,
+    ) -> Decision:
         """The decision for an image request's body (in ``session``); image URLs start with
         ``origin``."""
         try:
@@ -116,66 +173,141 @@ class Decider:
         except RequestRefused as exc:
             return refusal(exc)
         own = self._own if session is None else session
-        step, source = self._arrange(Endpoint.IMAGE, request.project_id, request.directive, own)
-        return self._image(request, origin, step, source)
+        facts = None
+        if self._stubs.count or own.stubs.count:
+            facts = Facts(
+                "image",
+                prompt=request.prompt,
+                aspect_ratio=request.aspect_ratio,
+                project_id=request.project_id,
+                headers=headers,
+            )
+        arranged = self._arrange(Endpoint.IMAGE, request.project_id, request.directive, facts, own)
+        return _stubbed(self._image(request, origin, arranged, facts), arranged)
 
-    # --- steps 1 to 4: what arranges the answer -------------------------------------------------
+    # --- steps 1 to 5: what arranges the answer -------------------------------------------------
 
     def _arrange(
-        self, endpoint: Endpoint, project_id: str, directive: Step | None, own: Session
-    ) -> tuple[Step | None, str]:
-        """The step for a valid request and its source, first found (see the module's picture);
-        ``own`` holds the steps, buckets and chaos of the request's session (or the server's)."""
+        self,
+        endpoint: Endpoint,
+        project_id: str,
+        directive: Step | None,
+        facts: Facts | None,
+        own: Session,
+    ) -> Arranged:
+        """The step for a valid request, its source and the stub, first found (see the picture);
+        ``own`` holds the steps, stubs, buckets and chaos of the request's session (or the
+        server's); a session's own stubs answer before the server's."""
         if directive is not None:
-            return directive, "directive"
+            return directive, "directive", None
         scripts = own.scripts
         if scripts.waiting:
             step = scripts.take(endpoint.value)
             if step is not None:
-                return step, "script"
+                return step, "script", None
+        if facts is not None:
+            stub = own.stubs.select(facts) if own.stubs.count else None
+            if stub is None and own.stubs is not self._stubs:
+                stub = self._stubs.select(facts)
+            if stub is not None:
+                return stub.respond.step, "stub", stub
         if own.limiter is not None:
             retry_after = own.limiter.check(project_id)
             if retry_after is not None:
-                return StatusStep(429, (("Retry-After", str(retry_after)),)), "rate_limit"
+                return StatusStep(429, (("Retry-After", str(retry_after)),)), "rate_limit", None
         if own.chaos is not None:
             step = own.chaos.draw()
             if step is not None:
-                return step, "chaos"
-        return None, "reply"
+                return step, "chaos", None
+        return None, "reply", None
 
-    def _wait(self, step: Step | None) -> float:
-        """Seconds before answering: the latency model's sample, plus a ``delay`` step's."""
+    def _wait(self, step: Step | None, stub: Stub | None) -> float:
+        """Seconds before answering: the latency model's sample, plus a ``delay`` step's and a
+        stub's ``latency_ms``."""
         state = self._state
         wait = 0.0
         if state.latency is not None:
             wait = state.latency.sample(state.latency_rng)
         if isinstance(step, Delay):
             wait += step.delay_ms / 1000
+        if stub is not None:
+            wait += stub.respond.latency_ms / 1000
         return wait
+
+    def _rendered(self, stub: Stub, facts: Facts) -> Step | Decision | None:
+        """A stub's step for this request: its template rendered (or the JSON 500 when that
+        fails), else its step as it is."""
+        if stub.respond.template is None:
+            return stub.respond.step
+        variables: dict[str, Any] = {
+            "last_user_message": facts.last_user_message,
+            "messages": [{"role": role, "content": text} for role, text in facts.pairs],
+            "system": facts.system,
+            "prompt": facts.prompt,
+            "aspect_ratio": facts.aspect_ratio,
+            "project_id": facts.project_id,
+            "json": facts.json,
+            "stream": facts.stream,
+            "count": stub.answered,
+        }
+        try:
+            text = render(stub.respond.template, variables)
+        except Exception as exc:  # anything a template raises is the stub's fault, not ours
+            name = stub.name or stub.id
+            message = f"stub {name!r} failed to render its template: {type(exc).__name__}: {exc}"
+            return Decision(
+                500, error_body(message, "respond.template"), JSON_TYPE, source="stub_error"
+            )
+        headers = stub.respond.step.headers if isinstance(stub.respond.step, ReplyStep) else ()
+        return ReplyStep(text, headers)
 
     # --- playing the step over the generated answer ---------------------------------------------
 
-    def _chat(self, request: ParsedChat, step: Step | None, source: str) -> Decision:
-        wait = self._wait(step)
+    def _chat(self, request: ParsedChat, arranged: Arranged, facts: Facts | None) -> Decision:
+        step, source, stub = arranged
+        if stub is not None and facts is not None:
+            rendered = self._rendered(stub, facts)
+            if isinstance(rendered, Decision):
+                return rendered
+            step = rendered
+        wait = self._wait(step, stub)
         if isinstance(step, StatusStep):
             decision = _answered(status_answer(step), source, step)
             decision.wait = wait
             return decision
-        text, answer = chat_answer(self._seed, request.messages)
         headers: Headers = ()
-        if isinstance(step, ReplyStep):
-            headers = step.headers
-            if step.text is not None:
-                text, answer = step.text, chat_body(step.text)
+        if isinstance(step, ReplyStep) and step.text is not None:
+            headers, text, answer = step.headers, step.text, chat_body(step.text)
+        else:
+            headers = step.headers if isinstance(step, ReplyStep) else ()
+            if request.json:
+                text = json_reply(self._seed, request.messages)
+                answer = chat_body(text)
+            else:
+                text, answer = chat_answer(self._seed, request.messages)
         fault = step if isinstance(step, FaultStep) and not isinstance(step, Delay) else None
         decision = Decision(200, answer, JSON_TYPE, headers, None, fault, wait, source, step)
         # A stream fault answers with a stream even to a plain request: the fault matters.
         if request.stream or isinstance(fault, STREAM_FAULTS):
             decision.events, decision.body, decision.content_type = _events(text), b"", None
+            pacing = stub.respond.pacing if stub is not None else None
+            if pacing is not None:
+                chunks = split_chunks(text)
+                decision.events = tuple(sse_events(chunks))
+                rng = seeded_random("pacing", pacing.seed + stub.answered) if stub else None
+                decision.gaps = tuple(pacing_gaps(pacing, chunks, rng))
         return decision
 
-    def _image(self, request: ParsedImage, origin: str, step: Step | None, source: str) -> Decision:
-        wait = self._wait(step)
+    def _image(
+        self, request: ParsedImage, origin: str, arranged: Arranged, facts: Facts | None
+    ) -> Decision:
+        step, source, stub = arranged
+        if stub is not None and facts is not None:
+            rendered = self._rendered(stub, facts)
+            if isinstance(rendered, Decision):
+                return rendered
+            step = rendered
+        wait = self._wait(step, stub)
         if isinstance(step, StatusStep):
             decision = _answered(status_answer(step), source, step)
             decision.wait = wait

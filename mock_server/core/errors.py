@@ -3,9 +3,11 @@
 The tree (catch ``MockError`` to catch them all)::
 
     MockError
+    MockError
     ├── FieldError (ValueError)   a value at ``.field`` is wrong: "invalid {field}: {problem}"
     │   ├── ConfigError           an option of MockConfig (a keyword, a fixture option, a flag)
     │   ├── StepError             a scripted step, its endpoint, a directive, a chaos mix item
+    │   │   └── StubError         a stub (its match or respond), from a file, the admin API or Python
     │   └── RequestRefused        a request the mock answers with ``.status`` (400, 404 unknown
     │                             session, 413, 415, 503 no room for another session)
     └── SessionError (RuntimeError)  a mock's admin API refused a session call (session_client)
@@ -23,6 +25,7 @@ __all__ = [
     "RequestRefused",
     "SessionError",
     "StepError",
+    "StubError",
 ]
 
 
@@ -45,6 +48,10 @@ class ConfigError(FieldError):
 
 class StepError(FieldError):
     """A scripted step (or its endpoint, a directive, a chaos outcome) is not valid."""
+
+
+class StubError(StepError):
+    """A stub is not valid; ``field`` is its path (``stubs[2].match.last_user_message.regex``)."""
 
 
 class RequestRefused(FieldError):

@@ -31,6 +31,7 @@ __all__ = [
     "chat_reply",
     "digest",
     "error_body",
+    "json_reply",
     "split_chunks",
     "sse_events",
     "status_answer",
@@ -199,6 +200,18 @@ def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, 
     return compose(seed, conversation, _last_said(pairs))  # last: derived, so the key holds
 
 
+def json_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The content answering ``"json": true``: a JSON object built from the conversation
+    (the generated reply, the last user message, the number of turns); same input, same text."""
+    pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
+    document = {
+        "reply": chat_answer(seed, messages)[0],
+        "you_wrote": _printable(_last_said(pairs)),
+        "turns": sum(1 for role, _ in pairs if role == "user"),
+    }
+    return json.dumps(document, ensure_ascii=False)
+
+
 def chat_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
     """An assistant-like answer that quotes the last user message; same input, same text.
 
@@ -275,12 +288,16 @@ _CF_HEADERS = (("Server", "cloudflare"), ("CF-RAY", "8f0a1b2c3d4e5f60-SJC"))
 
 
 def error_body(message: str, field: str | None = None) -> bytes:
-    """The body of every error the mock itself raises: ``{"error": {"message", "field"}}``."""
-    return json.dumps({"error": {"message": message, "field": field}}).encode("utf-8")
+    """The body of every error the mock itself raises: ``{"message", "field"}``.
+
+    Flat on purpose: an ``"error"`` object makes gpt4free 0.5.4.0-0.6.2.8 crash with an
+    AttributeError instead of raising its ResponseStatusError (docs/real-clients.md).
+    """
+    return json.dumps({"message": message, "field": field}).encode("utf-8")
 
 
 def _json_error(status: int, message: str) -> Answer:
-    return Answer(status, json.dumps({"error": {"message": message}}).encode(), JSON_TYPE)
+    return Answer(status, json.dumps({"message": message}).encode(), JSON_TYPE)
 
 
 def _cf_error(status: int, title: str) -> Answer:
@@ -298,7 +315,9 @@ _BUILTIN: dict[int, Answer] = {
         HTML_TYPE,
         (*_CF_HEADERS, ("cf-mitigated", "challenge"), ("Cache-Control", "no-store")),
     ),
-    429: Answer(429, b"Rate limit exceeded", TEXT_TYPE),
+    # JSON, not the service's plain text: gpt4free 0.4.9.7-0.4.9.8 crash (NameError) on a
+    # text error body. The text form stays one scripted step away (docs/real-clients.md).
+    429: _json_error(429, "Rate limit exceeded"),
     500: _json_error(500, "Internal server error"),
     502: _cf_error(502, "Bad gateway"),
     503: _json_error(503, "Service temporarily unavailable"),

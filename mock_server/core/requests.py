@@ -29,12 +29,14 @@ __all__ = ["ParsedChat", "ParsedImage", "parse_chat", "parse_image"]
 
 @dataclass(slots=True)
 class ParsedChat:
-    """A valid chat body: its messages (without a directive), whether to stream, the project."""
+    """A valid chat body: its messages (without a directive), whether to stream, the project,
+    and whether it asks for JSON output (``"json": true``)."""
 
     messages: list[Any]
     stream: bool
     project_id: str
     directive: Step | None = None
+    json: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +47,10 @@ class ParsedImage:
     ratio: tuple[int, int]
     project_id: str
     directive: Step | None = None
+
+    @property
+    def aspect_ratio(self) -> str:
+        return f"{self.ratio[0]}:{self.ratio[1]}"
 
 
 def _refused(exc: InvalidRequestError) -> RequestRefused:
@@ -68,7 +74,8 @@ def parse_chat(body: bytes, *, strict_ids: bool, directives: bool) -> ParsedChat
     step = None
     if directives:
         step, messages = _strip_directive(messages)
-    return ParsedChat(messages, data.get("stream") is True, data["project_id"], step)
+    stream, json = data.get("stream") is True, data.get("json") is True
+    return ParsedChat(messages, stream, data["project_id"], step, json)
 
 
 def parse_image(body: bytes, *, strict_ids: bool, directives: bool) -> ParsedImage:

@@ -18,6 +18,7 @@ from .errors import RequestRefused
 from .journal import JournalEntry
 from .queue import ScriptQueue
 from .ratelimit import RateLimiter
+from .stubset import StubSet
 
 __all__ = [
     "SESSION_HEADER",
@@ -51,19 +52,18 @@ def split_session_path(path: str) -> tuple[str, str] | None:
 
 
 class Session:
-    """What a session has of its own; the server's own requests use one named ``""``.
-
-    Stubs will be one more slot here (``stubs``), filled by ``MockState.new_session`` and read
-    by ``Decider._arrange`` over the global ones.
+    """What a session has of its own; the server's own requests use one named ``""`` (whose
+    ``stubs`` are the global ones; a session's own stubs answer before those).
     """
 
-    __slots__ = ("chaos", "floor", "last_used", "limiter", "name", "scripts")
+    __slots__ = ("chaos", "floor", "last_used", "limiter", "name", "scripts", "stubs")
 
     def __init__(
         self,
         name: str,
         *,
         scripts: ScriptQueue | None = None,
+        stubs: StubSet | None = None,
         limiter: RateLimiter | None = None,
         chaos: Chaos | None = None,
         floor: int = 0,
@@ -71,6 +71,7 @@ class Session:
     ) -> None:
         self.name = name
         self.scripts = ScriptQueue() if scripts is None else scripts
+        self.stubs = StubSet() if stubs is None else stubs
         self.limiter = limiter
         self.chaos = chaos
         # Journal ids up to here came before the session began (or was reset): not its own.
@@ -78,8 +79,9 @@ class Session:
         self.last_used = now
 
     def reset(self, floor: int) -> None:
-        """Empty its steps and journal view, refill its buckets, start its chaos over."""
+        """Empty its steps, stubs and journal view, refill its buckets, start its chaos over."""
         self.scripts.clear()
+        self.stubs.clear()
         if self.limiter is not None:
             self.limiter.reset()
         if self.chaos is not None:

@@ -96,8 +96,18 @@ _MAX_GARBAGE = 64 * 1024
 _MAX_KEEP = 100 * 1024 * 1024
 
 
-def _check_param(value: object, where: str, lo: int, hi: int, integer: bool) -> None:
+def _integral(value: object) -> object:
+    """``200.0`` as ``200``: JSON has one number type, and JSON Schema (the admin API's
+    OpenAPI document) counts a number with no fraction as an integer, so tools send both."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _check_param(value: object, where: str, lo: int, hi: int, integer: bool) -> int | float:
+    """``value`` if it is a number (an integer when ``integer``) in ``lo..hi``; else StepError."""
     what = "an integer" if integer else "a number"
+    value = _integral(value) if integer else value
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -106,6 +116,7 @@ def _check_param(value: object, where: str, lo: int, hi: int, integer: bool) -> 
     ):
         shown = f"{value!r:.40}" if isinstance(value, (int, float, str)) else type_name(value)
         raise StepError(where, f"must be {what} {lo}..{hi}, not {shown}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,8 @@ class FaultStep:
         for name, (lo, hi, integer) in self.limits.items():
             value = getattr(self, name)
             if value is not None:
-                _check_param(value, f"{self.fault}.{name}", lo, hi, integer)
+                checked = _check_param(value, f"{self.fault}.{name}", lo, hi, integer)
+                object.__setattr__(self, name, checked)  # 64.0 is kept as 64
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fault": self.fault}
@@ -266,8 +278,10 @@ def _parse_headers(value: object, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def _parse_status(value: object, where: str) -> int:
+    value = _integral(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StepError(where, f"must be an integer HTTP status, not {type_name(value)}")
+        shown = f"{value!r:.40}" if isinstance(value, float) else type_name(value)
+        raise StepError(where, f"must be an integer HTTP status, not {shown}")
     if not 200 <= value <= 599:
         raise StepError(where, f"must be between 200 and 599, not {value}")
     return value
@@ -320,10 +334,8 @@ def _fault_class(name: object, where: str) -> type[FaultStep]:
 def _fault_step(data: Mapping[str, Any], where: str) -> Step:
     cls = _fault_class(data["fault"], f"{where}.fault")
     _check_keys(data, frozenset({"fault", *cls.limits}), where)
-    for name, (lo, hi, integer) in cls.limits.items():
-        if name in data:
-            _check_param(data[name], f"{where}.{name}", lo, hi, integer)
-    return cls(**{name: data[name] for name in cls.limits if name in data})
+    at = f"{where}."
+    return cls(**{k: _check_param(data[k], at + k, *v) for k, v in cls.limits.items() if k in data})
 
 
 # The key that names a step's kind, and its parser.
@@ -335,11 +347,12 @@ def parse_step(value: object, where: str = "step") -> Step:
     ``{"fault": ...}`` or a fault's bare name (``"connection_reset"``).
 
     An integer is shorthand: 200 is a normal answer, any other status its built-in body.
+    A number with no fraction is an integer (``429.0`` is ``429``), as JSON Schema counts it.
     A step object passes through unchanged.
     """
     if isinstance(value, (ReplyStep, StatusStep, FaultStep)):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         status = _parse_status(value, where)
         return ReplyStep() if status == 200 else StatusStep(status)
     if isinstance(value, str):

@@ -7,7 +7,6 @@ builds one over an existing state (``MockServer`` shares its state with its app 
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from aiohttp import web
@@ -18,9 +17,10 @@ from websim_core.routing import CHAT_PATH, IMAGE_PATH
 from ..core.config import MockConfig, config_of
 from ..core.state import MockState
 from .admin import Admin, Handler
+from .exchange import expect_handler, json_http_errors
 from .handlers import Route, Routes
 from .internals import FixedRoutes
-from .openapi import openapi_spec
+from .openapi import openapi_body
 
 __all__ = ["FIXED_ROUTES_KEY", "STATE_KEY", "build_app", "create_app", "get_state"]
 
@@ -33,12 +33,6 @@ def get_state(app: web.Application) -> MockState:
     return app[STATE_KEY]
 
 
-@functools.cache
-def openapi_body() -> bytes:
-    """The OpenAPI document: the same for every app, so built once (most of build_app's time)."""
-    return json.dumps(openapi_spec(__version__), indent=1).encode()
-
-
 def build_app(state: MockState) -> web.Application:
     """The application over an existing state (``MockServer`` uses this to share it)."""
     app = web.Application(
@@ -46,19 +40,25 @@ def build_app(state: MockState) -> web.Application:
         # Bodies are decoded by the handlers (wire.decode_body) so that a bad one gets a JSON
         # 4xx: aiohttp's own decompression fails outside them (plain-text 400, or a hang).
         handler_args={"auto_decompress": False},
+        # Only aiohttp's own refusals (no route can match the target) reach it: see exchange.
+        middlewares=[json_http_errors],
     )
     app[STATE_KEY] = state
-    routes = Routes(state, openapi_body)
+    # Built on the first GET /openapi.json, then cached per configuration (not per app).
+    routes = Routes(state, functools.partial(openapi_body, __version__, state.config))
     fixed: FixedRoutes = {}
+    expect = expect_handler(state.config.max_body_bytes)
 
     def add(method: str, path: str, handler: Handler, **kw: Any) -> None:
         route = routes.wrap(handler, **kw)
         in_session = _in_session(route)
         # A GET route answers HEAD too (aiohttp sends no body), as web.get(allow_head=True).
         for each in ("GET", "HEAD") if method == "GET" else (method,):
-            app.router.add_route(each, path, route)
+            app.router.add_route(each, path, route, expect_handler=expect)
             # (MockServer's route_fixed_paths takes the fixed ones before the router does.)
-            app.router.add_route(each, "/sessions/{session}" + path, in_session)
+            app.router.add_route(
+                each, "/sessions/{session}" + path, in_session, expect_handler=expect
+            )
             if "{" not in path:
                 fixed.setdefault(path, {})[each] = route
 
@@ -99,6 +99,10 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         ("GET", "/__admin/sessions", admin.sessions),
         ("GET", "/__admin/sessions/{name}", admin.session),
         ("DELETE", "/__admin/sessions/{name}", admin.end_session),
+        ("POST", "/__admin/stubs", admin.add_stubs),
+        ("GET", "/__admin/stubs", admin.stubs),
+        ("DELETE", "/__admin/stubs", admin.clear_stubs),
+        ("DELETE", "/__admin/stubs/{id}", admin.delete_stub),
     ):
         add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
     for path, allowed in (
@@ -107,6 +111,8 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         ("/__admin/scenarios", "GET, HEAD, POST"),
         ("/__admin/sessions", "GET, HEAD"),
         ("/__admin/sessions/{name}", "GET, HEAD, DELETE"),
+        ("/__admin/stubs", "GET, HEAD, POST, DELETE"),
+        ("/__admin/stubs/{id}", "DELETE"),
     ):
         add("*", path, guard(routes.method_not_allowed(allowed)), journal=False)
 

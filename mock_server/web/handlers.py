@@ -1,7 +1,8 @@
 """The route handlers: read the bytes, ask the decision, play it; and the wrapper around them.
 
-There is no aiohttp middleware (any middleware costs two extra layers per request): each route
-handler is wrapped once by ``Routes.wrap``, which turns refused input into a JSON 4xx, a bug in
+No aiohttp middleware sees the mock's fixed paths (any middleware costs two extra layers per
+request; the one in ``exchange`` only puts aiohttp's own 404s in JSON): each route handler is
+wrapped once by ``Routes.wrap``, which turns refused input into a JSON 4xx, a bug in
 the mock into a JSON 500 kept for the pytest plugin, and journals the request.
 """
 
@@ -26,7 +27,7 @@ from ..core.sessions import SESSION_HEADER, SESSION_PREFIX, Session, check_sessi
 from ..core.state import MockState
 from .admin import Handler
 from .exchange import UNREADABLE, error_response, json_response, read_body, refuse, render
-from .playback import Note, play_fault, send_events
+from .playback import Note, play_fault, send_events, send_paced
 
 __all__ = ["Route", "Routes"]
 
@@ -93,6 +94,7 @@ class Routes:
                     response_body=note.answer,
                     source=note.source,
                     step=note.step,
+                    stub=note.stub,
                     session=note.session,
                 )
             return response
@@ -122,7 +124,7 @@ class Routes:
         body = await read_body(request, note, self.limit)
         name = note.session
         session = None if name is None else self.state.sessions.use(name)
-        decision = self.decide.chat(body, session)
+        decision = self.decide.chat(body, request.headers, session)
         if decision.source == "reply" and decision.events is None and not decision.wait:
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
@@ -132,7 +134,8 @@ class Routes:
         origin = self._origin(request)
         if note.session is not None:  # a client following the URL stays in its session
             origin = f"{origin}{SESSION_PREFIX}{note.session}"
-        return await self.play(request, note, self.decide.image(body, origin, self._session(note)))
+        decision = self.decide.image(body, origin, request.headers, self._session(note))
+        return await self.play(request, note, decision)
 
     def _session(self, note: Note) -> Session | None:
         """The request's session, begun now if it is new (see docs/sessions.md for why)."""
@@ -142,7 +145,7 @@ class Routes:
         self, request: web.Request, note: Note, decision: Decision
     ) -> web.StreamResponse:
         """Send what the decision says, after its wait: an answer, a stream or a fault."""
-        note.source, note.step = decision.source, decision.step
+        note.source, note.step, note.stub = decision.source, decision.step, decision.stub
         if decision.wait:
             await asyncio.sleep(decision.wait)
         if decision.fault is not None:
@@ -150,6 +153,8 @@ class Routes:
             return await play_fault(
                 request, note, decision.fault, decision.body, decision.events, rng
             )
+        if decision.events is not None and decision.gaps is not None:
+            return await send_paced(request, note, decision.events, decision.gaps, decision.headers)
         if decision.events is not None:
             return await send_events(request, note, decision.events, decision.headers)
         return render(decision, note)

@@ -45,16 +45,20 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ERROR, description)
 
 
-def session_admin_paths() -> dict[str, Any]:
-    """``GET /__admin/sessions``, ``GET`` and ``DELETE /__admin/sessions/{name}``."""
+def session_admin_paths(workers: int, admin_refusal: int | None) -> dict[str, Any]:
+    """``GET /__admin/sessions``, ``GET`` and ``DELETE /__admin/sessions/{name}``, as a server
+    with ``workers`` whose admin API refuses with ``admin_refusal`` (401, 403 or None) says."""
     name = {"name": "name", "in": "path", "required": True, "schema": _NAME_SCHEMA}
     refused = {
         "400": _error("not a session name"),
-        "401": _error("admin API from a non-loopback address without the admin token"),
-        "403": _error("admin API from a non-loopback address, and no --admin-token"),
         "404": _error("no live session of that name"),
-        "409": _error("--workers N > 1: each process has its own sessions"),
     }
+    if admin_refusal == 401:
+        refused["401"] = _error("admin API from a non-loopback address without the admin token")
+    elif admin_refusal == 403:
+        refused["403"] = _error("admin API from a non-loopback address, and no --admin-token")
+    if workers > 1:
+        refused["409"] = _error("--workers N > 1: each process has its own sessions")
     one = _json({"$ref": "#/components/schemas/Session"}, "The session")
     return {
         "/__admin/sessions": {
@@ -88,5 +92,7 @@ def in_sessions(paths: dict[str, Any]) -> dict[str, Any]:
             operation["responses"].setdefault(
                 "503", _error("--max-sessions sessions are live and none is idle")
             )
+            if path.startswith("/__admin/"):  # reading a session does not begin one
+                operation["responses"].setdefault("404", _error("no live session of that name"))
         twins["/sessions/{session}" + path] = twin
     return {**paths, **twins}

@@ -40,7 +40,7 @@ from ..core.steps import (
     TruncatedBody,
 )
 
-__all__ = ["SSE_TYPE", "Note", "play_fault", "send_events"]
+__all__ = ["SSE_TYPE", "Note", "play_fault", "send_events", "send_paced"]
 
 SSE_TYPE = "text/event-stream"
 _SSE_HEADERS = {"Content-Type": SSE_TYPE, "Cache-Control": "no-cache"}
@@ -57,6 +57,7 @@ class Note:
     answer: bytes | None = None
     content_type: str | None = None
     status: int | None = None  # journaled instead of the response's: 0 when none was sent
+    stub: str | None = None  # the id of the stub that answered
     session: str | None = None  # the session's name, once checked (None: the server's own)
 
 
@@ -96,6 +97,30 @@ async def send_events(
                 request.transport.close()  # after what is buffered: the events, then EOF
     except ConnectionError:
         note.source = "disconnected"  # the client stopped reading: not an error here
+    return response
+
+
+async def send_paced(
+    request: web.BaseRequest,
+    note: Note,
+    events: Sequence[bytes],
+    gaps: Sequence[float],
+    headers: tuple[tuple[str, str], ...] = (),
+) -> web.StreamResponse:
+    """An event stream sent one event at a time, each after its gap (a stub's pacing)."""
+    response = web.StreamResponse(headers=_SSE_HEADERS)
+    if headers:
+        response.headers.extend(headers)
+    note.answer, note.content_type = b"".join(events), SSE_TYPE
+    await response.prepare(request)
+    try:
+        for event, gap in zip(events, gaps, strict=False):
+            if gap > 0:
+                await asyncio.sleep(gap)
+            await response.write(event)
+        await response.write_eof()
+    except ConnectionError:
+        note.source = "disconnected"
     return response
 
 

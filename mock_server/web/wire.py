@@ -9,6 +9,9 @@ Contract: ``feed(bytes)`` returns the bytes to hand to the parser, whatever the 
 follows request framing (Content-Length) to know where each header block starts. A request
 with Transfer-Encoding or Upgrade, or anything it cannot frame, switches it to pass-through for
 the rest of the connection, so it can only ever be less strict than aiohttp, never break it.
+One exception: bytes that cannot begin an HTTP request (a TLS ClientHello, an SSH or SMTP
+banner) are not held until a blank line that never comes: ``feed`` returns nothing and
+``refused`` names the problem, for the caller to answer 400 and close.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "HeaderFixer",
     "decode_body",
     "fix_header_names",
+    "not_a_request",
 ]
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -45,6 +49,34 @@ _SIMPLE_HEAD_RE = re.compile(
     % (_OTHER_LINE, _OTHER_LINE),
     re.IGNORECASE,
 )
+
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TARGET = rb"[^\x00-\x20\x7f]"
+# A whole request line, and any beginning of one (what an incomplete head may start with).
+_REQUEST_LINE_RE = re.compile(rb"%s+ %s+ HTTP/[0-9]\.[0-9]\r?\n" % (_TOKEN, _TARGET))
+_REQUEST_LINE_START_RE = re.compile(
+    rb"%s*(?: %s*(?: (?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.(?:[0-9]\r?)?)?)?)?)?)?)?)?)?)?"
+    % (_TOKEN, _TARGET)
+)
+_MAX_REQUEST_LINE = 8190  # aiohttp's limit: past it, it answers 431 itself
+
+
+def not_a_request(data: bytes) -> str | None:
+    """Why the start of a header block cannot be an HTTP request, or None if it may be one."""
+    line = data.lstrip(b"\r\n")
+    eol = line.find(b"\n", 0, _MAX_REQUEST_LINE + 2)
+    if eol >= 0:
+        if _REQUEST_LINE_RE.fullmatch(line, 0, eol + 1):
+            return None
+    elif len(line) > _MAX_REQUEST_LINE or _REQUEST_LINE_START_RE.fullmatch(line):
+        return None
+    if line[:1] == b"\x16":
+        return "the bytes look like TLS: this server speaks plain HTTP (use http://, not https://)"
+    return (
+        "the bytes are not an HTTP/1.1 request"
+        f" (a request line is 'METHOD /path HTTP/1.1', not {line[:40]!r})"
+    )
 
 
 def _escape(match: re.Match[bytes]) -> bytes:
@@ -124,7 +156,7 @@ def _same_lines(data: bytes, lines: bytes) -> int:
 class HeaderFixer:
     """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
 
-    __slots__ = ("_body_left", "_buffer", "_passthrough", "_simple")
+    __slots__ = ("_body_left", "_buffer", "_passthrough", "_simple", "refused")
 
     def __init__(self) -> None:
         self._buffer = b""  # an incomplete header block
@@ -132,14 +164,20 @@ class HeaderFixer:
         self._passthrough = False
         # The last simple head seen, its body length, and where its header lines start.
         self._simple = (b"", 0, b"")
+        self.refused: str | None = None  # why the bytes are not HTTP; nothing passes after
 
     @property
     def passthrough(self) -> bool:
         return self._passthrough
 
+    @property
+    def reading(self) -> bool:
+        """Whether a request has begun and not all of it arrived (framed requests only)."""
+        return bool(self._buffer or self._body_left) and not self._passthrough
+
     def feed(self, data: bytes) -> bytes:
         if self._passthrough:
-            return data
+            return data if self.refused is None else b""
         if not self._buffer and not self._body_left:
             # Fast path: the chunk starts with a simple head and ends within its body (a client
             # sending one request at a time). A client repeats its head (fresh IDs keep the
@@ -182,6 +220,10 @@ class HeaderFixer:
                 continue
             end = _head_end(data)
             if end == 0:  # incomplete: wait for more, unless it is already too long
+                self.refused = not_a_request(data)
+                if self.refused is not None:
+                    self._passthrough, self._buffer = True, b""
+                    return b"".join(out)  # what came before it, whole requests
                 if len(data) > MAX_HEAD_BYTES:
                     self._passthrough = True
                     out.append(data)

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from helpers import COMMITTED_CASSETTES
 from hypothesis import strategies as st
 
-from websim_cassettes import CassetteFile, cassette_dir, cassette_paths, load_cassette
+from websim_cassettes import CassetteFile, cassette_paths, load_cassette
 from websim_core import (
     CloudflareError,
     MissingAuthError,
@@ -380,7 +381,7 @@ class Recorded:
 @functools.cache
 def recordings() -> tuple[Recorded, ...]:
     """Every committed cassette (read once per process)."""
-    return tuple(Recorded.of(load_cassette(path)) for path in cassette_paths(cassette_dir()))
+    return tuple(Recorded.of(load_cassette(path)) for path in cassette_paths(COMMITTED_CASSETTES))
 
 
 def _is_stream(request: Mapping[str, Any]) -> bool:
