@@ -461,8 +461,10 @@ class Soak:
                 await self.read_journal(admin)
 
     async def read_journal(self, admin: aiohttp.ClientSession) -> None:
-        """The whole journal, a page at a time (the admin API pages it)."""
-        since: int | None = 0
+        """What the journal holds since the last read, a page at a time (the admin API pages
+        it). Reading from the start every time fell behind under load: the journal dropped
+        entries (it keeps --journal-size) before the reader reached them, a gap in the soak."""
+        since: int | None = self.journal.last_id
         while since is not None:
             params = {"since": str(since), "limit": "1000"}
             async with admin.get(self.url + "/__admin/requests", params=params) as response:

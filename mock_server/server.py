@@ -17,10 +17,12 @@ from aiohttp import web
 
 from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig, config_of
 from .core.journal import JournalEntry
+from .core.patterns import parse_match
 from .core.state import MockState
 from .core.steps import Step
 from .core.stubs import stub_data
 from .core.stubset import StubSet
+from .core.verify import find, verify
 from .web.accept import Listener
 from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
@@ -247,6 +249,22 @@ class MockServer(AppServer):
         """The journal as ``GET /__admin/requests`` shows it: one dict per request, oldest first."""
         return [entry.to_json() for entry in self.state.journal.entries()]
 
+    def find(self, match: Mapping[str, Any], *, since: int = 0) -> list[JournalEntry]:
+        """The journaled requests ``match`` (the stubs' language) selects, oldest first."""
+        return find(self.journal, parse_match(match), since=since)
+
+    def verify(
+        self,
+        match: Mapping[str, Any],
+        *,
+        times: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+    ) -> list[JournalEntry]:
+        """Assert how many requests ``match`` selects (default: at least one); the
+        ``AssertionError`` lists what came and, for the closest misses, what did not match."""
+        return verify(self.journal, match, times=times, at_least=at_least, at_most=at_most)
+
     @property
     def errors(self) -> list[BaseException]:
         """Exceptions raised inside handlers (each answered with a 500)."""
@@ -389,6 +407,17 @@ class ThreadedMockServer:
     def requests(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._on_loop(lambda: self._server().requests)
         return result
+
+    def find(self, match: Mapping[str, Any], *, since: int = 0) -> list[JournalEntry]:
+        """``MockServer.find``, from any thread."""
+        found: list[JournalEntry] = self._on_loop(lambda: self._server().find(match, since=since))
+        return found
+
+    def verify(self, match: Mapping[str, Any], **bounds: int | None) -> list[JournalEntry]:
+        """``MockServer.verify`` (``times``, ``at_least``, ``at_most``), from any thread."""
+        server = self._server()
+        matched: list[JournalEntry] = self._on_loop(lambda: server.verify(match, **bounds))
+        return matched
 
     @property
     def errors(self) -> list[BaseException]:

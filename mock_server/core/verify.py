@@ -16,8 +16,17 @@ from typing import Any
 from .errors import FieldError
 from .journal import JournalEntry
 from .matching import Facts, Mismatch, Predicate
+from .patterns import parse_match
 
-__all__ = ["CLOSEST", "count_problem", "entry_facts", "find", "parse_count", "report"]
+__all__ = [
+    "CLOSEST",
+    "count_problem",
+    "entry_facts",
+    "find",
+    "parse_count",
+    "report",
+    "verify",
+]
 
 CLOSEST = 3  # near misses shown in a failed verification
 
@@ -134,3 +143,24 @@ def report(
         lines.append(f"  closest: {_line(entry)}")
         lines += _misses(mismatches)
     return "\n".join(lines)
+
+
+def verify(
+    entries: Sequence[JournalEntry],
+    match: Mapping[str, Any] | Predicate,
+    *,
+    times: int | None = None,
+    at_least: int | None = None,
+    at_most: int | None = None,
+) -> list[JournalEntry]:
+    """The entries ``match`` selects, when their count meets the bounds (none given: at least
+    one); else ``AssertionError`` with ``report``'s message. A bad match or bound is a
+    ``FieldError`` naming it, before anything is counted."""
+    pattern = parse_match(match) if isinstance(match, Mapping) else match
+    for name, value in (("times", times), ("at_least", at_least), ("at_most", at_most)):
+        parse_count(value, name)
+    matched = find(entries, pattern)
+    problem = count_problem(len(matched), times=times, at_least=at_least, at_most=at_most)
+    if problem is not None:
+        raise AssertionError(report(entries, pattern, matched, problem))
+    return matched
