@@ -89,4 +89,4 @@ def test_ci_finds_the_test_command() -> None:
         timeout=10,
         check=True,
     ).stdout.splitlines()
-    assert found[:1] == ["python -m pip install '.[test]' && python -m pytest"]
+    assert found[:1] == ["python -m pip install '.[test]' && python -m pytest -n auto"]
