@@ -18,6 +18,7 @@ from helpers import first_line
 
 import mock_server.cli as cli
 from mock_server import MockServer
+from mock_server.cli_args import parser
 from mock_server.server import is_loopback_host
 
 # --- binding beyond loopback --------------------------------------------------------------------
@@ -162,7 +163,7 @@ def test_cli_refuses_bad_misbehaviour_flags(
 def test_cli_passes_the_misbehaviour_flags_on() -> None:
     argv = ["--rate-limit", "300/min", "--rate-burst", "4", "--rate-limit-scope", "project"]
     argv += ["--chaos", "0.25", "--chaos-mix", "429:1", "--latency", "uniform:1,2", "--directives"]
-    options = cli.mock_options(cli._parser().parse_args(argv))
+    options = cli.mock_options(parser().parse_args(argv))
     assert options["rate_limit"] == "300/min"
     assert options["rate_burst"] == 4
     assert options["rate_limit_scope"] == "project"
@@ -175,7 +176,7 @@ def test_cli_passes_the_misbehaviour_flags_on() -> None:
 
 def test_cli_passes_the_session_limits_on() -> None:
     argv = ["--max-sessions", "5", "--session-idle-seconds", "30"]
-    options = cli.mock_options(cli._parser().parse_args(argv))
+    options = cli.mock_options(parser().parse_args(argv))
     assert (options["max_sessions"], options["session_idle_seconds"]) == (5, 30)
     server = MockServer(**options)
     assert (server.state.sessions.max_sessions, server.state.sessions.idle_seconds) == (5, 30)
@@ -183,7 +184,7 @@ def test_cli_passes_the_session_limits_on() -> None:
 
 def test_cli_passes_the_limit_and_timeout_flags_on(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--journal-bytes", "1000", "--idle-timeout", "0.5", "--read-timeout", "2"]
-    options = cli.mock_options(cli._parser().parse_args(argv))
+    options = cli.mock_options(parser().parse_args(argv))
     assert (options["journal_bytes"], options["idle_timeout"], options["read_timeout"]) == (
         1000,
         0.5,

@@ -19,6 +19,7 @@ from aiohttp.test_utils import make_mocked_request
 
 import mock_server.cli as cli
 from mock_server import MockServer, create_app, get_state
+from mock_server.cli_args import parser
 from mock_server.web.admin import PAGE_SIZE
 
 # --- the admin API ------------------------------------------------------------------------------
@@ -94,11 +95,11 @@ def test_admin_token_option() -> None:
 
 def test_cli_takes_the_admin_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEBSIM_MOCK_ADMIN_TOKEN", "from-env")
-    assert cli.mock_options(cli._parser().parse_args([]))["admin_token"] == "from-env"
-    args = cli._parser().parse_args(["--admin-token", "flag"])
+    assert cli.mock_options(parser().parse_args([]))["admin_token"] == "from-env"
+    args = parser().parse_args(["--admin-token", "flag"])
     assert cli.mock_options(args)["admin_token"] == "flag"
     monkeypatch.delenv("WEBSIM_MOCK_ADMIN_TOKEN")
-    assert cli.mock_options(cli._parser().parse_args([]))["admin_token"] is None
+    assert cli.mock_options(parser().parse_args([]))["admin_token"] is None
 
 
 # --- reading the journal and the scripts a page at a time ----------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mock_server import MockServer
-from mock_server.cli import _parser
+from mock_server.cli_args import parser as _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
