@@ -263,7 +263,11 @@ class Decider:
 
     # --- playing the step over the generated answer ---------------------------------------------
 
-    def _chat(self, request: ParsedChat, arranged: Arranged, facts: Facts | None) -> Decision:
+    def _settle(
+        self, arranged: Arranged, facts: Facts | None
+    ) -> Decision | tuple[Step | None, float]:
+        """The step once a stub's template is rendered, and the wait; a whole decision when
+        that is already the answer (a status step, or a template that failed)."""
         step, source, stub = arranged
         if stub is not None and facts is not None:
             rendered = self._rendered(stub, facts)
@@ -275,6 +279,13 @@ class Decider:
             decision = _answered(status_answer(step), source, step)
             decision.wait = wait
             return decision
+        return step, wait
+
+    def _chat(self, request: ParsedChat, arranged: Arranged, facts: Facts | None) -> Decision:
+        settled = self._settle(arranged, facts)
+        if isinstance(settled, Decision):
+            return settled
+        (step, wait), (_, source, stub) = settled, arranged
         headers: Headers = ()
         if isinstance(step, ReplyStep) and step.text is not None:
             headers, text, answer = step.headers, step.text, chat_body(step.text)
@@ -301,17 +312,10 @@ class Decider:
     def _image(
         self, request: ParsedImage, origin: str, arranged: Arranged, facts: Facts | None
     ) -> Decision:
-        step, source, stub = arranged
-        if stub is not None and facts is not None:
-            rendered = self._rendered(stub, facts)
-            if isinstance(rendered, Decision):
-                return rendered
-            step = rendered
-        wait = self._wait(step, stub)
-        if isinstance(step, StatusStep):
-            decision = _answered(status_answer(step), source, step)
-            decision.wait = wait
-            return decision
+        settled = self._settle(arranged, facts)
+        if isinstance(settled, Decision):
+            return settled
+        (step, wait), source = settled, arranged[1]
         url = f"{origin}/images/{image_name(self._seed, request.prompt, request.ratio)}.png"
         headers: Headers = ()
         if isinstance(step, ReplyStep):
