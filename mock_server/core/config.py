@@ -7,7 +7,7 @@ all build a ``MockConfig``; a bad value raises ``ConfigError`` naming the option
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from .chaos import parse_mix
@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SESSION_IDLE_SECONDS",
     "MockConfig",
-    "config_fields",
     "config_of",
 ]
 
@@ -162,11 +161,6 @@ class MockConfig:
             raise ConfigError(
                 "rate_limit_scope", f"must be 'global' or 'project', not {self.rate_limit_scope!r}"
             )
-
-
-def config_fields() -> tuple[str, ...]:
-    """The option names ``MockConfig`` takes (the CLI maps its flags onto them)."""
-    return tuple(item.name for item in fields(MockConfig))
 
 
 def config_of(config: MockConfig | None, options: dict[str, Any]) -> MockConfig:
