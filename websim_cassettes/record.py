@@ -292,46 +292,54 @@ async def record(options: RecordOptions, *, out: TextIO, err: TextIO) -> int:
         results = await record_scenarios(
             chosen, base_url, target, directory, timeout=options.timeout, progress=err
         )
-        # Each recorded file is loaded once, for both the checker and the drift report.
-        recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
-        loaded = {name: _load(directory / name) for name in recorded}
-        # Strict IDs: these requests come from websim_core's client, which sends canonical IDs.
-        findings = [
-            finding
-            for name in recorded
-            for finding in check_cassette(
-                loaded[name], os.fspath(directory / name), strict_ids=True
-            )
-        ]
-        report = RecordReport(
-            target,
-            base_url,
-            directory,
-            results,
-            findings,
-            _drifts(results, directory, committed, loaded),
-        )
-        for finding in findings:
-            print(finding.line(), file=out)
-        print(format_report(report.drifts), file=out)
-        for failed in report.failed:
-            print(f"FAILED {failed.scenario.cassette}: {failed.detail}", file=out)
-        if options.keep is not None:
-            _copy_all(directory, options.keep)
-        if options.accept:
-            if not report.ok:
-                print("Not accepted: fix the failures and findings above first.", file=out)
-                return 1
-            replaced = accept(report, committed)
-            print(f"Accepted: {len(replaced)} cassette(s) replaced in {committed}.", file=out)
-        elif report.ok:
-            print(
-                f"Committed cassettes in {committed} left as they are (--accept replaces them).",
-                file=out,
-            )
-        return 0 if report.ok else 1
+        report = _report(target, base_url, directory, results, committed)
+        return _conclude(report, options, committed, out)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _report(
+    target: Target,
+    base_url: str,
+    directory: Path,
+    results: list[ScenarioResult],
+    committed: Path,
+) -> RecordReport:
+    """The checker's findings and the drift report over what was recorded into ``directory``."""
+    # Each recorded file is loaded once, for both the checker and the drift report.
+    recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
+    loaded = {name: _load(directory / name) for name in recorded}
+    # Strict IDs: these requests come from websim_core's client, which sends canonical IDs.
+    findings = [
+        finding
+        for name in recorded
+        for finding in check_cassette(loaded[name], os.fspath(directory / name), strict_ids=True)
+    ]
+    drifts = _drifts(results, directory, committed, loaded)
+    return RecordReport(target, base_url, directory, results, findings, drifts)
+
+
+def _conclude(report: RecordReport, options: RecordOptions, committed: Path, out: TextIO) -> int:
+    """Print the findings, drift and failures; keep or accept the recordings as asked."""
+    for finding in report.findings:
+        print(finding.line(), file=out)
+    print(format_report(report.drifts), file=out)
+    for failed in report.failed:
+        print(f"FAILED {failed.scenario.cassette}: {failed.detail}", file=out)
+    if options.keep is not None:
+        _copy_all(report.directory, options.keep)
+    if options.accept:
+        if not report.ok:
+            print("Not accepted: fix the failures and findings above first.", file=out)
+            return 1
+        replaced = accept(report, committed)
+        print(f"Accepted: {len(replaced)} cassette(s) replaced in {committed}.", file=out)
+    elif report.ok:
+        print(
+            f"Committed cassettes in {committed} left as they are (--accept replaces them).",
+            file=out,
+        )
+    return 0 if report.ok else 1
 
 
 def _copy_all(source: Path, destination: Path) -> None:
