@@ -192,6 +192,17 @@ def test_chat_body_is_json_dumps(text: str) -> None:
     assert chat_body(text) == expected
 
 
+@settings(max_examples=300)
+@given(st.integers(0, 2**64), st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=3))
+def test_a_composed_answers_body_is_the_json_of_its_text(
+    seed: int, pairs: list[tuple[str, str]]
+) -> None:
+    # _compose escapes only the quote, the phrases being escaped once: the same bytes as
+    # json.dumps({"content": text}, ensure_ascii=False), whatever the conversation says.
+    text, body = _compose(seed, _conversation_json(pairs))
+    assert body == json.dumps({"content": text}, ensure_ascii=False).encode("utf-8")
+
+
 @given(st.integers(-(2**70), 2**70), st.lists(st.tuples(st.text(), st.text()), max_size=3))
 def test_the_chat_digest_from_a_copy_is_the_digest(seed: int, pairs: list[tuple[str, str]]) -> None:
     conversation = _conversation_json(pairs)

@@ -117,6 +117,13 @@ _CLOSERS = (
 )
 
 
+# The phrases as they appear inside the answer's JSON string.
+_OPENERS_JSON, _MIDDLES_JSON, _CLOSERS_JSON = (
+    tuple(_json_utf8(phrase)[1:-1] for phrase in phrases)
+    for phrases in (_OPENERS, _MIDDLES, _CLOSERS)
+)
+
+
 def _quote(text: str) -> str:
     text = " ".join(_printable(text).split())
     if len(text) > _QUOTE_MAX:
@@ -157,13 +164,21 @@ def _compose(seed: int, conversation: str, last: str | None = None) -> tuple[str
     if last is None:
         last = _last_said(json.loads(conversation))
     digest = _chat_digest(seed, conversation)
-    quoted = _quote(last)
-    said = f'You wrote: "{quoted}".' if quoted else "Your message was empty."
-    opener = _OPENERS[digest[0] % len(_OPENERS)]
-    middle = _MIDDLES[digest[1] % len(_MIDDLES)]
-    closer = _CLOSERS[digest[2] % len(_CLOSERS)]
-    text = f"{opener} {said} {middle} {closer}"
-    return text, chat_body(text)
+    quoted = _quote(last)  # printable: its JSON form cannot fail
+    opener = digest[0] % len(_OPENERS)
+    middle = digest[1] % len(_MIDDLES)
+    closer = digest[2] % len(_CLOSERS)
+    if quoted:
+        said, said_json = f'You wrote: "{quoted}".', f'You wrote: \\"{_json_utf8(quoted)[1:-1]}\\".'
+    else:
+        said = said_json = "Your message was empty."
+    text = f"{_OPENERS[opener]} {said} {_MIDDLES[middle]} {_CLOSERS[closer]}"
+    # chat_body(text), with only the quote escaped here: the phrases were escaped once.
+    body = (
+        f'{{"content": "{_OPENERS_JSON[opener]} {said_json} {_MIDDLES_JSON[middle]}'
+        f' {_CLOSERS_JSON[closer]}"}}'
+    )
+    return text, body.encode()
 
 
 _compose_cached = functools.lru_cache(maxsize=256)(_compose)
