@@ -10,6 +10,15 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def page_section(page: str, title: str) -> str:
+    """The text of one ``## title`` section of a Markdown page of the repository."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
 INI = """
 [pytest]
 asyncio_mode = {mode}
@@ -167,8 +176,7 @@ def test_each_test_gets_a_fresh_server(pytester: pytest.Pytester) -> None:
 
 def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     """The downstream test file shown in README.md's "The pytest fixture" section, run as is."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## The pytest fixture", 1)[1].split("\n## ", 1)[0]
+    section = page_section("README.md", "The pytest fixture")
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
     run(pytester).assert_outcomes(passed=2)
@@ -214,35 +222,39 @@ def test_without_pytest_asyncio_the_fixture_says_what_to_install(pytester: pytes
     assert "Traceback" not in result.stdout.str()
 
 
-def readme_section(title: str) -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    return readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
 @pytest.mark.parametrize("index", [0, 1, 2])
-def test_the_readme_stubs_examples_pass(pytester: pytest.Pytester, index: int) -> None:
-    """The three downstream test files in README.md's "Stubs" section, run as they are."""
+def test_the_stubs_guide_examples_pass(pytester: pytest.Pytester, index: int) -> None:
+    """The three downstream test files in docs/stubs.md's examples, run as they are."""
     examples = [
         b
-        for b in re.findall(r"```python\n(.*?)```", readme_section("Stubs"), re.S)
+        for b in re.findall(
+            r"```python\n(.*?)```",
+            page_section("docs/stubs.md", "Examples: three apps tested with stubs"),
+            re.S,
+        )
         if "def test_" in b
     ]
     assert len(examples) == 3
-    pytester.makepyfile(**{f"test_readme_stubs_{index}": examples[index]})
+    pytester.makepyfile(**{f"test_guide_stubs_{index}": examples[index]})
     result = run(pytester)
     result.assert_outcomes(passed=examples[index].count("\nasync def test_"))
 
 
-def test_the_readme_stubs_file_format_parses() -> None:
+@pytest.mark.parametrize(
+    ("page", "title", "names"),
+    [
+        (
+            "docs/stubs.md",
+            "A stubs file",
+            ["spam-classifier", "weather", "echo", "flaky", "cat-picture"],
+        ),
+        ("README.md", "Stubs", ["spam", None]),
+    ],
+)
+def test_the_stubs_files_shown_parse(page: str, title: str, names: list[str | None]) -> None:
     import yaml
 
     from mock_server.core.stubs import parse_stubs
 
-    [block] = re.findall(r"```yaml\n(.*?)```", readme_section("Stubs"), re.S)
-    assert [stub.name for stub in parse_stubs(yaml.safe_load(block))] == [
-        "spam-classifier",
-        "weather",
-        "echo",
-        "flaky",
-        "cat-picture",
-    ]
+    [block] = re.findall(r"```yaml\n(.*?)```", page_section(page, title), re.S)
+    assert [stub.name for stub in parse_stubs(yaml.safe_load(block))] == names

@@ -1,7 +1,8 @@
 """README.md stays true: its Python snippets run as pasted, its flag table lists every flag of
 ``websim-mock``, its links point at files that exist, and CI can read its test command.
 
-The downstream pytest file in "The pytest fixture" runs in tests/test_mock_pytest_plugin.py.
+The downstream pytest file in "The pytest fixture", the stubs file in "Stubs", and the examples
+of docs/stubs.md run in tests/test_mock_pytest_plugin.py.
 """
 
 from __future__ import annotations
@@ -76,6 +77,24 @@ def test_the_links_point_at_files_that_exist() -> None:
     for page in pages:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text("utf-8")):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_the_contents_point_at_headings() -> None:
+    def slug(heading: str) -> str:  # GitHub's anchors: lower case, punctuation dropped, - for space
+        return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-")
+
+    anchors = {slug(h) for h in re.findall(r"^#+ (.+)$", README, re.M)}
+    linked = re.findall(r"\]\(#([^)]+)\)", README)
+    assert len(linked) >= 8
+    assert set(linked) <= anchors
+
+
+def test_the_guides_index_lists_every_guide() -> None:
+    index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"\]\(([a-z-]+\.md)\)", index))
+    pages = {page.name for page in (ROOT / "docs").glob("*.md")} - {"README.md"}
+    assert pages == listed, "docs/README.md should link every guide in docs/, and only those"
+    assert "(docs/README.md)" in README
 
 
 def test_ci_finds_the_test_command() -> None:
