@@ -47,6 +47,8 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
         given.append("rate_limit_scope")
     if args.stubs is not None:
         given.append("stubs")
+    if args.unmatched != "generate":
+        given.append("unmatched")
     if given and (args.cassettes is not None or args.record_to is not None):
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise SystemExit(
@@ -103,6 +105,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "chaos": args.chaos,
         "chaos_mix": args.chaos_mix,
         "directives": args.directives,
+        "unmatched": args.unmatched,
         "admin_token": _admin_token(args),
     }
 

@@ -66,8 +66,8 @@ async def test_the_admin_api_adds_lists_and_deletes_stubs() -> None:
             assert (await response.json()) == {"deleted": 1}
         assert server.state.stubs.count == 0
         answered = [(e["response"]["source"], e["response"]["stub"]) for e in server.requests]
-        ids = [added["ids"][0], more["ids"][0], more["ids"][1]]
-        assert answered == [("stub", stub_id) for stub_id in ids]
+        named = [(added["ids"][0], "hi"), (more["ids"][0], None), (more["ids"][1], None)]
+        assert answered == [("stub", {"id": i, "name": name}) for i, name in named]
 
 
 async def test_a_bad_stub_is_refused_whole_and_the_set_stays() -> None:
@@ -108,8 +108,13 @@ async def test_a_failing_template_answers_500_naming_the_stub_and_serving_goes_o
         assert "ZeroDivisionError" in body["message"]
         assert (await post(session, server.url + CHAT_PATH, chat("y")))[0] == 200
         failed = server.requests[0]["response"]
-        assert (failed["source"], failed["stub"]) == ("stub_error", server.state.stubs.list()[0].id)
+        stub_id = server.state.stubs.list()[0].id
+        assert (failed["source"], failed["stub"]) == (
+            "stub_error",
+            {"id": stub_id, "name": "broken"},
+        )
         assert server.requests[1]["response"]["stub"] is None
+        assert server.requests[1]["response"]["missed"]  # a stub in force, and it did not match
         assert server.errors == []  # the stub's error, not the mock's
 
 
