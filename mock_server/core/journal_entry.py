@@ -16,7 +16,24 @@ from .errors import StepError
 from .jsonbody import parse_json_strictly
 from .steps import Step, parse_step
 
-__all__ = ["JournalEntry", "StubRef"]
+__all__ = ["ENDPOINTS", "SOURCES", "JournalEntry", "StubRef"]
+
+# What an entry's ``endpoint`` can be ("other": any path but the two inference endpoints, whose
+# ``endpoint`` is null) and what its ``response.source`` can say; the journal's filters take these.
+ENDPOINTS = ("chat", "image", "other")
+SOURCES = (
+    "reply",
+    "script",
+    "directive",
+    "stub",
+    "stub_error",
+    "unmatched",
+    "rate_limit",
+    "chaos",
+    "invalid",
+    "error",
+    "disconnected",
+)
 
 
 class StubRef(NamedTuple):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from websim_core.ids import LENIENT_ID_PATTERN, id_pattern
 from websim_core.protocol import KNOWN_ROLES
 
+from ..core.journal_entry import SOURCES
 from ..core.replies import BUILTIN_STATUSES
 from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS, STREAM_FAULTS
 
@@ -283,7 +284,24 @@ def components() -> dict[str, Any]:
                                 "body_size": {"type": "integer"},
                                 "body_truncated": {"type": "boolean"},
                                 "json": {},
-                                "response": {"type": "object"},
+                                "response": {
+                                    "type": "object",
+                                    "properties": {
+                                        "status": {"type": "integer"},
+                                        "source": {"enum": list(SOURCES)},
+                                        "stub": {
+                                            "oneOf": [
+                                                {"$ref": "#/components/schemas/StubRef"},
+                                                {"type": "null"},
+                                            ]
+                                        },
+                                        "missed": {
+                                            "type": "boolean",
+                                            "description": "stubs were in force and none"
+                                            " matched (nothing else arranged the answer)",
+                                        },
+                                    },
+                                },
                             },
                         },
                     },
@@ -292,6 +310,12 @@ def components() -> dict[str, Any]:
                     "total": {"type": "integer"},
                     "dropped": {"type": "integer"},
                 },
+            },
+            "StubRef": {
+                "type": "object",
+                "description": "the stub that answered",
+                "required": ["id", "name"],
+                "properties": {"id": {"type": "string"}, "name": {"type": ["string", "null"]}},
             },
         }
     }
