@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from mock_server import MockServer, StubError, ThreadedMockServer
+from mock_server.core.errors import ConfigError
 from websim_core import WebsimClient
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -198,3 +199,36 @@ async def test_a_json_flag_that_is_not_a_boolean_is_a_400_naming_it() -> None:
     async with MockServer() as server, aiohttp.ClientSession() as session:
         status, body = await post(session, server.url + CHAT_PATH, chat("x", json="yes"))
         assert (status, body["field"]) == (400, "json")
+
+
+async def test_unmatched_404_insists_that_every_request_is_arranged() -> None:
+    async with MockServer(unmatched="404") as server, aiohttp.ClientSession() as session:
+        chat_url = server.url + CHAT_PATH
+        status, body = await post(session, chat_url, chat("nothing arranged this"))
+        assert (status, body["near_misses"]) == (404, [])
+        assert "--unmatched 404" in body["message"]
+        server.stub(name="hi", match={"last_user_message": "hi"}, respond={"reply": "yo"})
+        assert await post(session, chat_url, chat("hi")) == (200, {"content": "yo"})
+        server.script("chat", [{"reply": "scripted"}])
+        assert await post(session, chat_url, chat("ho")) == (200, {"content": "scripted"})
+        status, body = await post(session, chat_url, chat("ho"))
+        assert status == 404
+        assert "'hi'" in body["message"]
+        (miss,) = body["near_misses"]
+        assert miss["stub"] == {"id": "stub-1", "name": "hi"}
+        assert miss["mismatches"] == [
+            {"path": "last_user_message", "expected": {"equals": "hi"}, "actual": "ho"}
+        ]
+        sources = [(e["response"]["source"], e["response"]["missed"]) for e in server.requests]
+        assert sources == [
+            ("unmatched", True),
+            ("stub", False),
+            ("script", False),
+            ("unmatched", True),
+        ]
+
+
+def test_unmatched_is_checked_by_the_config() -> None:
+    with pytest.raises(ConfigError) as info:
+        MockServer(unmatched="ignore")
+    assert info.value.field == "unmatched"
