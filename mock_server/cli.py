@@ -18,13 +18,14 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from .app_server import AppServer, is_loopback_host
 from .cassette_cli import cassette_server
 from .cli_args import parser
 from .core.config import (
     MockConfig,
 )
 from .core.errors import ConfigError, StubError
-from .server import AppServer, MockServer, is_loopback_host
+from .server import MockServer
 from .stubfiles import read_stubs_path, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import Workers, WorkerSpec, unsupported

@@ -18,8 +18,8 @@ from helpers import first_line
 
 import mock_server.cli as cli
 from mock_server import MockServer
+from mock_server.app_server import is_loopback_host
 from mock_server.cli_args import parser
-from mock_server.server import is_loopback_host
 
 # --- binding beyond loopback --------------------------------------------------------------------
 
