@@ -3,13 +3,17 @@ filters of GET /__admin/requests, globally and in a session; bad input is a 4xx 
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from helpers import http_json as call
 
 from mock_server import MockServer
+from mock_server.web import paging
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
 PROJECT = "ke3_xh5gai3gjkmruomu"
@@ -153,3 +157,37 @@ async def test_near_miss_values_are_bounded(server: MockServer) -> None:
     _, page = await call("GET", server.url + "/__admin/requests/unmatched")
     (miss,) = page["requests"][0]["near_misses"][0]["mismatches"]
     assert miss["actual"] == "y" * 200 + "..."
+
+
+async def test_a_page_ends_at_its_byte_budget_and_next_goes_on(
+    server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging, "PAGE_BYTES", 100_000)
+    for i in range(3):
+        await call("POST", server.url + CHAT_PATH, chat(f"{i}" + "x" * 30_000))
+    _, first = await call("GET", server.url + "/__admin/requests?limit=10")
+    assert first["count"] == 2  # each entry holds its 30 KB twice: two pass 100 KB
+    assert first["next"] == first["requests"][-1]["id"]
+    _, rest = await call("GET", f"{server.url}/__admin/requests?limit=10&since={first['next']}")
+    assert (rest["count"], rest["next"]) == (1, None)
+
+
+async def test_pages_give_each_bodys_json_exactly(server: MockServer) -> None:
+    """The page copies a body the mock parsed as it is (orjson.Fragment); anything else is
+    parsed again (and written by json when orjson refuses it): the JSON a reader gets is the
+    body's either way."""
+    big = 123456789012345678901234567890  # beyond 64 bits: orjson alone would refuse it
+    exact = {**chat("é ünïcode"), "n": big, "x": 1e-7}
+    await call("POST", server.url + CHAT_PATH, exact)
+    gzipped = gzip.compress(json.dumps(chat("zipped")).encode())
+    # UTF-16, holding a lone surrogate once parsed: orjson refuses to write that
+    utf16 = json.dumps(chat("sixteen \ud800")).encode("utf-16")
+    async with aiohttp.ClientSession() as http:
+        for data, headers in ((gzipped, {"Content-Encoding": "gzip"}), (utf16, {})):
+            async with http.post(server.url + CHAT_PATH, data=data, headers=headers) as answer:
+                assert answer.status == 200
+    _, page = await call("GET", server.url + "/__admin/requests")
+    assert [e["json"] for e in page["requests"]] == [exact, None, chat("sixteen \ud800")]
+    assert page["requests"] == [e.to_json() for e in server.journal]
+    _, found = await call("POST", server.url + "/__admin/requests/find", {})
+    assert [e["json"] for e in found["requests"]] == [exact, chat("sixteen \ud800")]

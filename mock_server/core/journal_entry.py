@@ -16,7 +16,7 @@ from .errors import StepError
 from .jsonbody import parse_json_strictly
 from .steps import Step, parse_step
 
-__all__ = ["ENDPOINTS", "SOURCES", "JournalEntry", "StubRef"]
+__all__ = ["ENDPOINTS", "SOURCES", "JournalEntry", "StubRef", "VerbatimJSON"]
 
 # What an entry's ``endpoint`` can be ("other": any path but the two inference endpoints, whose
 # ``endpoint`` is null) and what its ``response.source`` can say; the journal's filters take these.
@@ -34,6 +34,21 @@ SOURCES = (
     "error",
     "disconnected",
 )
+
+
+# The sources of an inference request the mock parsed as JSON (the others were refused, or cut
+# short before or while it was read, or met a bug).
+_PARSED = frozenset(SOURCES) - {"invalid", "error", "disconnected"}
+
+
+class VerbatimJSON:
+    """A body that is, byte for byte, the JSON object the mock parsed: a writer may copy
+    ``raw`` into its output as the value of ``json`` instead of parsing and writing it again."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
 
 
 class StubRef(NamedTuple):
@@ -118,8 +133,28 @@ class JournalEntry:
         except ValueError:
             return None
 
-    def to_json(self) -> dict[str, Any]:
+    def _verbatim(self, encoding: str, headers: Mapping[str, str]) -> bool:
+        """Whether the body is the JSON the decision parsed, as sent (UTF-8, not cut, no
+        Content-Encoding undone before parsing)."""
+        return (
+            self.endpoint in ("chat", "image")
+            and self.source in _PARSED
+            and encoding == "utf-8"
+            and self.body[:1] == b"{"
+            and len(self.body) == self.body_size
+            and "content-encoding" not in headers
+        )
+
+    def to_json(self, *, verbatim: bool = False) -> dict[str, Any]:
+        """The admin API's form; with ``verbatim``, ``json`` is a ``VerbatimJSON`` (the body's
+        bytes) whenever the body is the JSON the mock parsed, instead of that JSON parsed."""
         body, encoding = _body_json(self.body)
+        headers = self.headers
+        parsed: Any
+        if verbatim and self._verbatim(encoding, headers):
+            parsed = VerbatimJSON(self.body)
+        else:
+            parsed = self.json
         answer: str | None = None
         answer_encoding: str | None = None
         if self.response_body is not None:
@@ -131,13 +166,13 @@ class JournalEntry:
             "method": self.method,
             "path": self.path,
             "endpoint": self.endpoint,
-            "headers": self.headers,
+            "headers": headers,
             "headers_truncated": self.headers_truncated,
             "body": body,
             "body_encoding": encoding,
             "body_size": self.body_size,
             "body_truncated": len(self.body) < self.body_size,
-            "json": self.json,
+            "json": parsed,
             "response": {
                 "status": self.status,
                 "content_type": self.response_type,

@@ -76,7 +76,7 @@ class JournalAdmin:
         since, name = self._scope(note, since)
         journal = self.state.journal
         chosen = journal.page(since, limit, name, endpoint=endpoint, source=source)
-        page = (entry.to_json() for entry in chosen)
+        page = (entry.to_json(verbatim=True) for entry in chosen)
         return await stream_page(
             request, self._head(), "requests", page, limit=limit, last_id=journal.last_id
         )
@@ -103,7 +103,7 @@ class JournalAdmin:
         """The entries ``match`` selects, a page at a time like ``GET /__admin/requests``."""
         pattern, since, limit = await self._query(request, note)
         found = _matching(self._entries(note, since), pattern, limit)
-        page = (entry.to_json() async for entry in found)
+        page = (entry.to_json(verbatim=True) async for entry in found)
         return await stream_page(
             request, self._head(), "requests", page, limit=limit, last_id=self.state.journal.last_id
         )
@@ -134,7 +134,10 @@ class JournalAdmin:
         for entry in entries:
             facts = entry_facts(entry)
             misses = [] if facts is None else near_misses(self._stubsets(entry.session), facts)
-            yield {**entry.to_json(), "near_misses": [miss.to_json() for miss in misses]}
+            yield {
+                **entry.to_json(verbatim=True),
+                "near_misses": [miss.to_json() for miss in misses],
+            }
             await asyncio.sleep(0)
 
     def _stubsets(self, name: str | None) -> list[StubSet]:

@@ -155,7 +155,7 @@ def _page(default: int, most: int) -> list[dict[str, Any]]:
         ),
         _query(
             "limit",
-            "Items per page (a page also ends after 4 MiB of items; 'next' goes on)",
+            "Items per page (a page also ends after 16 MiB of items; 'next' goes on)",
             {"type": "integer", "minimum": 0, "maximum": most, "default": default},
         ),
     ]

@@ -248,6 +248,61 @@ def scenario_schema() -> dict[str, Any]:
     }
 
 
+def _journal_schema() -> dict[str, Any]:
+    """A page of the journal: its entries (each naming the stub that answered), ``next``."""
+    return {
+        "type": "object",
+        "properties": {
+            "requests": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "session": {
+                            "type": ["string", "null"],
+                            "description": "the session it came in (null: none)",
+                        },
+                        "time": {"type": "number"},
+                        "method": {"type": "string"},
+                        "path": {"type": "string"},
+                        "endpoint": {"type": ["string", "null"]},
+                        "headers": {"type": "object"},
+                        "headers_truncated": {"type": "boolean"},
+                        "body": {"type": "string"},
+                        "body_encoding": {"enum": ["utf-8", "base64"]},
+                        "body_size": {"type": "integer"},
+                        "body_truncated": {"type": "boolean"},
+                        "json": {},
+                        "response": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "source": {"enum": list(SOURCES)},
+                                "stub": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/StubRef"},
+                                        {"type": "null"},
+                                    ]
+                                },
+                                "missed": {
+                                    "type": "boolean",
+                                    "description": "stubs were in force and none"
+                                    " matched (nothing else arranged the answer)",
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "count": {"type": "integer"},
+            "next": {"type": ["integer", "null"]},
+            "total": {"type": "integer"},
+            "dropped": {"type": "integer"},
+        },
+    }
+
+
 def components() -> dict[str, Any]:
     """The shared schemas: the error body and the journal."""
     return {
@@ -260,57 +315,7 @@ def components() -> dict[str, Any]:
                     "field": {"type": ["string", "null"]},
                 },
             },
-            "Journal": {
-                "type": "object",
-                "properties": {
-                    "requests": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "id": {"type": "integer"},
-                                "session": {
-                                    "type": ["string", "null"],
-                                    "description": "the session it came in (null: none)",
-                                },
-                                "time": {"type": "number"},
-                                "method": {"type": "string"},
-                                "path": {"type": "string"},
-                                "endpoint": {"type": ["string", "null"]},
-                                "headers": {"type": "object"},
-                                "headers_truncated": {"type": "boolean"},
-                                "body": {"type": "string"},
-                                "body_encoding": {"enum": ["utf-8", "base64"]},
-                                "body_size": {"type": "integer"},
-                                "body_truncated": {"type": "boolean"},
-                                "json": {},
-                                "response": {
-                                    "type": "object",
-                                    "properties": {
-                                        "status": {"type": "integer"},
-                                        "source": {"enum": list(SOURCES)},
-                                        "stub": {
-                                            "oneOf": [
-                                                {"$ref": "#/components/schemas/StubRef"},
-                                                {"type": "null"},
-                                            ]
-                                        },
-                                        "missed": {
-                                            "type": "boolean",
-                                            "description": "stubs were in force and none"
-                                            " matched (nothing else arranged the answer)",
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                    "count": {"type": "integer"},
-                    "next": {"type": ["integer", "null"]},
-                    "total": {"type": "integer"},
-                    "dropped": {"type": "integer"},
-                },
-            },
+            "Journal": _journal_schema(),
             "StubRef": {
                 "type": "object",
                 "description": "the stub that answered",

@@ -8,9 +8,12 @@ import json
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..core.errors import RequestRefused
+from ..core.journal_entry import VerbatimJSON
+from ..core.jsonbody import parse_json_strictly
 from ..core.replies import JSON_TYPE
 
 __all__ = [
@@ -19,6 +22,7 @@ __all__ = [
     "PAGE_BYTES",
     "PAGE_SIZE",
     "body_int",
+    "dumps",
     "page_query",
     "query_choice",
     "query_int",
@@ -32,9 +36,30 @@ PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_SINCE = 2**62
 # A page ends early once it has written this many bytes of items (``next`` says where to go on):
-# a page of 100 entries with 64 KiB bodies is 13 MB of JSON, and a test reads it all before
-# looking at the first.
-PAGE_BYTES = 4 * 1024 * 1024
+# a page of 1,000 entries with 64 KiB bodies would be 125 MB of JSON; 100 of them (13 MB) fit.
+PAGE_BYTES = 16 * 1024 * 1024
+
+
+def _fragment(value: object) -> orjson.Fragment:
+    if isinstance(value, VerbatimJSON):
+        return orjson.Fragment(value.raw)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _parsed(value: object) -> Any:
+    if isinstance(value, VerbatimJSON):
+        return parse_json_strictly(value.raw)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps(item: dict[str, Any]) -> bytes:
+    """``item`` as JSON: orjson, whose strings cost 60 times less than ``json.dumps``' (a journal
+    entry holds its body twice, as text and as JSON), a ``VerbatimJSON`` copied as it is;
+    ``json`` for what orjson refuses (a lone surrogate in a path, an integer over 64 bits)."""
+    try:
+        return orjson.dumps(item, default=_fragment)
+    except TypeError:  # (orjson.JSONEncodeError is one)
+        return json.dumps(item, default=_parsed).encode()
 
 
 def query_int(request: web.Request, name: str, default: int, hi: int) -> int:
@@ -90,11 +115,13 @@ async def stream_page(
     *,
     limit: int,
     last_id: int,
-    budget: int = PAGE_BYTES,
+    budget: int | None = None,
 ) -> web.StreamResponse:
     """``{**head, name: [items...], "count": n, "next": id}``, written an item at a time; the
     page ends after ``limit`` items, or once ``budget`` bytes of them are written. ``next`` is
-    the last item's id when there may be more (a full page, below ``last_id``), else null."""
+    the last item's id when there may be more (a full page, below ``last_id``), else null;
+    ``budget`` defaults to ``PAGE_BYTES``."""
+    budget = PAGE_BYTES if budget is None else budget
     response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
     await response.prepare(request)
     if request.method == "HEAD":  # aiohttp sends what a stream writes, even to a HEAD
@@ -103,9 +130,11 @@ async def stream_page(
     await response.write(json.dumps(head)[:-1].encode() + f', "{name}": ['.encode())
     count, last, written = 0, None, 0
     async for item in _each(items):
-        chunk = (b", " if count else b"") + json.dumps(item).encode()
+        chunk = dumps(item)
+        if count:  # (a write of its own: joining would copy an entry of 128 KiB once more)
+            await response.write(b", ")
         await response.write(chunk)
-        count, last, written = count + 1, item["id"], written + len(chunk)
+        count, last, written = count + 1, item["id"], written + len(chunk) + 2
         if written >= budget:
             break
         # write() only waits when the socket is full: with a fast reader, let others (such as
