@@ -9,8 +9,8 @@ first.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from typing import Any
 
@@ -247,6 +247,17 @@ class Journal:
             pairs = _where(pairs, index, value)
         chosen = list(islice(pairs, limit))
         return (unpack_entry(entry, answer) for entry, answer in chosen)
+
+    def session_counts(self, floors: Mapping[str, int]) -> Counter[str]:
+        """How many entries each session named in ``floors`` has with ids above its floor,
+        read from the answer tuples (nothing decoded)."""
+        self._pack()
+        counts: Counter[str] = Counter()
+        for packed, answer in zip(self._packed, self._answers, strict=True):
+            name = answer[SESSION_FIELD]
+            if name in floors and entry_id_of(packed) > floors[name]:
+                counts[name] += 1
+        return counts
 
     def clear(self) -> None:
         """Forget every entry; ids keep counting up, so an old id never names a new request."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -216,12 +215,7 @@ class Admin:
         return json_response(200, json.dumps({"ended": name}).encode())
 
     def _describe(self, live: list[Session]) -> list[dict[str, Any]]:
-        floors = {session.name: session.floor for session in live}
-        counts = Counter(
-            entry.session
-            for entry in self.state.journal.entries()
-            if entry.session in floors and entry.id > floors[entry.session]
-        )
+        counts = self.state.journal.session_counts({s.name: s.floor for s in live})
         table = self.state.sessions
         return [
             {
