@@ -35,8 +35,8 @@ async def measure(count: int) -> dict[str, Any]:
     import aiohttp
     from aiohttp import web
 
+    from mock_server.app_server import AppServer
     from mock_server.record_proxy import ProxyServer
-    from mock_server.server import AppServer
 
     async def chat(request: web.Request) -> web.Response:
         await request.read()
@@ -81,8 +81,8 @@ async def measure_bomb() -> dict[str, Any]:
     import aiohttp
     from aiohttp import web
 
+    from mock_server.app_server import AppServer
     from mock_server.record_proxy import ProxyServer
-    from mock_server.server import AppServer
 
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, built 1 MiB at a time
     block = b" " * (1024 * 1024)

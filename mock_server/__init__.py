@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from websim_core import __version__
 
+from .app_server import AppServer
 from .core.config import MockConfig
 from .core.errors import (
     ConfigError,
@@ -43,8 +44,9 @@ from .core.steps import (
     parse_steps,
 )
 from .core.stubs import parse_stubs
-from .server import AppServer, MockServer, StubHandle, ThreadedMockServer
+from .server import MockServer, StubHandle
 from .session_client import MockSession
+from .threaded import ThreadedMockServer
 from .web.app import STATE_KEY, build_app, create_app, get_state
 from .web.listen import LenientProtocol, serve
 from .web.wire import HeaderFixer

@@ -18,13 +18,14 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from .app_server import AppServer, is_loopback_host
 from .cassette_cli import cassette_server
 from .cli_args import parser
 from .core.config import (
     MockConfig,
 )
 from .core.errors import ConfigError, StubError
-from .server import AppServer, MockServer, is_loopback_host
+from .server import MockServer
 from .stubfiles import read_stubs_path, watch_stub_files
 from .web.listen import BACKLOG
 from .workers import Workers, WorkerSpec, unsupported
@@ -47,6 +48,8 @@ def _refuse_with_cassettes(args: argparse.Namespace) -> None:
         given.append("rate_limit_scope")
     if args.stubs is not None:
         given.append("stubs")
+    if args.unmatched != "generate":
+        given.append("unmatched")
     if given and (args.cassettes is not None or args.record_to is not None):
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise SystemExit(
@@ -103,6 +106,7 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
         "chaos": args.chaos,
         "chaos_mix": args.chaos_mix,
         "directives": args.directives,
+        "unmatched": args.unmatched,
         "admin_token": _admin_token(args),
     }
 

@@ -114,6 +114,13 @@ def _answer_arguments(parser: argparse.ArgumentParser) -> None:
         help="a YAML or JSON file of stubs, or a folder of them (see docs/stubs.md);"
         " reloaded whole when a file changes",
     )
+    parser.add_argument(
+        "--unmatched",
+        metavar="generate|404",
+        default="generate",
+        help="what a request no stub, scripted step or directive arranged gets: the generated"
+        " answer (default), or a JSON 404 listing the closest stubs (see docs/verification.md)",
+    )
 
 
 def _limit_arguments(parser: argparse.ArgumentParser) -> None:

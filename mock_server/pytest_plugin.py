@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from .server import MockServer, ThreadedMockServer
+from .server import MockServer
 from .session_client import MockSession, session_name_for
+from .threaded import ThreadedMockServer
 
 try:
     from pytest_asyncio import fixture as _async_fixture
@@ -85,7 +86,8 @@ def websim_mock_url() -> Iterator[str]:
 @pytest.fixture
 def websim_session(websim_mock_url: str, request: pytest.FixtureRequest) -> Iterator[MockSession]:
     """This test's own session on the shared mock: give ``.url`` to the client under test as
-    its base URL; ``.script(endpoint, steps)``, ``.requests``, ``.reset()``. Ended afterwards."""
+    its base URL; ``.script(endpoint, steps)``, ``.stub(...)``, ``.requests``, ``.find(match)``,
+    ``.verify(match, times=...)``, ``.reset()``. Ended afterwards."""
     session = MockSession(websim_mock_url, session_name_for(request.node.name))
     session.reset()  # begins it: its journal is there (empty) before the first request
     try:

@@ -25,8 +25,8 @@ from websim_cassettes.append import CassetteLog
 from websim_cassettes.capture import BodyTooLarge, capture
 from websim_cassettes.files import remove_stale_temps
 
+from .app_server import AppServer
 from .replay import CASSETTE_HEADER
-from .server import AppServer
 
 __all__ = [
     "MAX_CASSETTE_NAME",

@@ -16,7 +16,7 @@ from websim_cassettes import Hit, ReplayIndex
 from websim_cassettes.index import Repeat
 from websim_core import __version__
 
-from .server import AppServer
+from .app_server import AppServer
 
 __all__ = [
     "CASSETTE_HEADER",

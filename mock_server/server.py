@@ -1,21 +1,21 @@
-"""Run the mock: ``MockServer`` (async context manager) and ``ThreadedMockServer`` (its own thread).
+"""The mock on a local port: ``MockServer`` (an async context manager), with its state at hand
+for tests (``script``, ``stub``, ``requests``, ``find``, ``verify``) without HTTP.
 
-Both listen through ``web.listen.serve``: the header names real clients send (``websim-flags;``)
-are accepted, and requests aiohttp cannot parse get the mock's JSON errors.
+``ThreadedMockServer`` (mock_server.threaded) runs one in a thread; ``AppServer``
+(mock_server.app_server) is the runner underneath.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 
-from .core.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, MockConfig, config_of
+from .app_server import AppServer
+from .core.config import MockConfig, config_of
+from .core.errors import SessionError
 from .core.journal import JournalEntry
 from .core.patterns import parse_match
 from .core.state import MockState
@@ -23,142 +23,12 @@ from .core.steps import Step
 from .core.stubs import stub_data
 from .core.stubset import StubSet
 from .core.verify import find, verify
-from .web.accept import Listener
-from .web.admin import is_loopback
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
-from .web.listen import listening_url, serve
 
-__all__ = [
-    "AppServer",
-    "MockServer",
-    "StubHandle",
-    "ThreadedMockServer",
-    "is_loopback_host",
-]
+__all__ = ["MockServer", "StepLike", "StubHandle"]
 
-_T = TypeVar("_T")
-_S = TypeVar("_S", bound="AppServer")
 StepLike = int | str | Mapping[str, Any] | Step
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether binding ``host`` keeps the server to this machine (``localhost``, 127.x, ::1).
-
-    An empty host or ``0.0.0.0``/``::`` means every interface; any other name may resolve to a
-    public address: both are not loopback.
-    """
-    if not host:
-        return False
-    return host.lower() == "localhost" or is_loopback(host.strip("[]"))
-
-
-class AppServer:
-    """Run an aiohttp app on a local port (0: a free one) through ``serve``; or on ``sock``, a
-    bound socket (``websim-mock --workers`` hands each worker one).
-
-    ``idle_timeout``: seconds a connection may wait for its next request (or its first);
-    ``read_timeout``: seconds a request may take to arrive (see ``web.listen``).
-    ``async with AppServer(app) as server: server.url``; the mock, the cassette replay server
-    and the recording proxy are all one of these.
-    """
-
-    def __init__(
-        self,
-        app: web.Application,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        lenient_headers: bool = True,
-        access_log: bool = False,
-        shutdown_timeout: float = 2.0,
-        sock: socket.socket | None = None,
-        auto_decompress: bool = True,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-        read_timeout: float | None = DEFAULT_READ_TIMEOUT,
-    ) -> None:
-        self.app = app
-        # False: request bodies reach the handler as sent (the recording proxy forwards them).
-        self._auto_decompress = auto_decompress
-        self._idle_timeout = idle_timeout
-        self._read_timeout = read_timeout
-        self.host = host
-        self._port = port
-        self._sock = sock
-        self._lenient = lenient_headers
-        self._access_log = access_log
-        # Seconds an answer in flight gets to finish when the server closes (read by start()).
-        self.shutdown_timeout = shutdown_timeout
-        self._runner: web.AppRunner | None = None
-        self._server: Listener | None = None
-        self.url = ""
-
-    @property
-    def port(self) -> int:
-        """The bound port once started (the requested one before)."""
-        if self._server is not None and self._server.sockets:
-            port: int = self._server.sockets[0].getsockname()[1]
-            return port
-        return self._port
-
-    async def start(self: _S) -> _S:
-        if self._runner is not None:
-            raise RuntimeError("the server is already started")
-        options: dict[str, Any] = {} if self._access_log else {"access_log": None}
-        if not self._auto_decompress:
-            options["auto_decompress"] = False
-        runner = web.AppRunner(
-            self.app,
-            shutdown_timeout=self.shutdown_timeout,
-            keepalive_timeout=self._idle_timeout,  # also closes a connection that sends nothing
-            **options,
-        )
-        await runner.setup()
-        try:
-            self._set_up(runner)
-            self._server = await serve(
-                runner,
-                self.host,
-                self._port,
-                lenient_headers=self._lenient,
-                sock=self._sock,
-                read_timeout=self._read_timeout,
-            )
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.url = listening_url(self.host, self._server.sockets)
-        self._started()
-        return self
-
-    def _set_up(self, runner: web.AppRunner) -> None:
-        """Called once the runner is set up, before listening."""
-
-    def _started(self) -> None:
-        """Called once the URL is known."""
-
-    async def close(self) -> None:
-        """Stop listening, close the connections and clean up; safe to call twice."""
-        server, self._server = self._server, None
-        runner, self._runner = self._runner, None
-        if server is not None:
-            server.close()
-        if runner is not None:
-            await runner.cleanup()
-        if server is not None:
-            await server.wait_closed()
-
-    async def __aenter__(self: _S) -> _S:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class MockServer(AppServer):
@@ -249,9 +119,22 @@ class MockServer(AppServer):
         """The journal as ``GET /__admin/requests`` shows it: one dict per request, oldest first."""
         return [entry.to_json() for entry in self.state.journal.entries()]
 
-    def find(self, match: Mapping[str, Any], *, since: int = 0) -> list[JournalEntry]:
-        """The journaled requests ``match`` (the stubs' language) selects, oldest first."""
-        return find(self.journal, parse_match(match), since=since)
+    def journal_of(self, session: str | None) -> list[JournalEntry]:
+        """The journal entries of ``session`` (from its beginning or last reset on); the whole
+        journal for None. ``SessionError`` when no session of that name is live."""
+        if session is None:
+            return self.journal
+        live = self.state.sessions.get(session)
+        if live is None:
+            raise SessionError(f"no live session named {session!r}")
+        return list(self.state.journal.page(live.floor, None, session))
+
+    def find(
+        self, match: Mapping[str, Any], *, since: int = 0, session: str | None = None
+    ) -> list[JournalEntry]:
+        """The journaled requests ``match`` (the stubs' language) selects, oldest first; with
+        ``session``, among that session's requests only."""
+        return find(self.journal_of(session), parse_match(match), since=since)
 
     def verify(
         self,
@@ -260,10 +143,13 @@ class MockServer(AppServer):
         times: int | None = None,
         at_least: int | None = None,
         at_most: int | None = None,
+        session: str | None = None,
     ) -> list[JournalEntry]:
-        """Assert how many requests ``match`` selects (default: at least one); the
-        ``AssertionError`` lists what came and, for the closest misses, what did not match."""
-        return verify(self.journal, match, times=times, at_least=at_least, at_most=at_most)
+        """Assert how many requests ``match`` selects (default: at least one; with
+        ``session``, among that session's); the ``AssertionError`` lists what came and, for
+        the closest misses, what did not match."""
+        entries = self.journal_of(session)
+        return verify(entries, match, times=times, at_least=at_least, at_most=at_most)
 
     @property
     def errors(self) -> list[BaseException]:
@@ -295,133 +181,3 @@ class StubHandle:
         """Take the stub out; False when it was gone already (removed, retired or reset)."""
         removed: bool = self._run(lambda: self._stubs.remove(self.id))
         return removed
-
-
-class ThreadedMockServer:
-    """A ``MockServer`` on its own event loop in a daemon thread, for synchronous code.
-
-    ``with ThreadedMockServer(seed=1) as server: requests.post(server.url + ...)``; takes the
-    same keywords as ``MockServer``.
-    """
-
-    def __init__(self, config: MockConfig | None = None, /, **options: Any) -> None:
-        self._config = config
-        self._options = options
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self.server: MockServer | None = None
-
-    def _call(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def start(self) -> ThreadedMockServer:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="websim-mock", daemon=True)
-        self._thread.start()
-        ready.wait()
-
-        async def start() -> MockServer:
-            return await MockServer(self._config, **self._options).start()
-
-        try:
-            self.server = self._call(start())
-        except BaseException:
-            self._stop_loop()
-            raise
-        return self
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-        self._loop = self._thread = None
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self._call(self.server.close())
-        self._stop_loop()
-
-    def __enter__(self) -> ThreadedMockServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _server(self) -> MockServer:
-        if self.server is None:
-            raise RuntimeError("the server is not started")
-        return self.server
-
-    @property
-    def url(self) -> str:
-        return self._server().url
-
-    def _on_loop(self, fn: Any, *args: Any) -> Any:
-        async def call() -> Any:
-            return fn(*args)
-
-        return self._call(call())
-
-    def script(self, endpoint: str, steps: Iterable[StepLike]) -> None:
-        self._on_loop(self._server().script, endpoint, list(steps))
-
-    def stub(
-        self,
-        *,
-        match: Mapping[str, Any] | None = None,
-        respond: Mapping[str, Any],
-        name: str | None = None,
-        priority: int = 0,
-        times: int | None = None,
-    ) -> StubHandle:
-        """``MockServer.stub``, from any thread."""
-        server = self._server()
-        handle: StubHandle = self._on_loop(
-            lambda: server.stub(
-                match=match, respond=respond, name=name, priority=priority, times=times
-            )
-        )
-        return StubHandle(handle.id, server.state.stubs, self._on_loop)
-
-    def reset(self) -> None:
-        self._on_loop(self._server().reset)
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._on_loop(lambda: self._server().requests)
-        return result
-
-    def find(self, match: Mapping[str, Any], *, since: int = 0) -> list[JournalEntry]:
-        """``MockServer.find``, from any thread."""
-        found: list[JournalEntry] = self._on_loop(lambda: self._server().find(match, since=since))
-        return found
-
-    def verify(self, match: Mapping[str, Any], **bounds: int | None) -> list[JournalEntry]:
-        """``MockServer.verify`` (``times``, ``at_least``, ``at_most``), from any thread."""
-        server = self._server()
-        matched: list[JournalEntry] = self._on_loop(lambda: server.verify(match, **bounds))
-        return matched
-
-    @property
-    def errors(self) -> list[BaseException]:
-        return list(self._server().errors)
-
-    def raise_errors(self) -> None:
-        self._server().raise_errors()

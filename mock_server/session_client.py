@@ -1,7 +1,8 @@
 """A session of a running mock, driven over its admin API: what the pytest fixture hands a test.
 
 ``MockSession(server_url, name).url`` is the base URL a client under test uses; ``script``,
-``requests``, ``reset`` and ``end`` go through ``{url}/__admin/...``, so the server may be in
+``stub``, ``requests``, ``find``, ``verify``, ``reset`` and ``end`` go through
+``{url}/__admin/...``, so the server may be in
 this process, in another one, or a service started by CI. Synchronous (urllib), so it works in
 sync and async tests alike.
 """
@@ -18,9 +19,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .core.errors import SessionError
+from .core.journal_entry import JournalEntry
+from .core.patterns import parse_match
 from .core.sessions import check_session_name
 from .core.steps import Step
 from .core.stubs import stub_data
+from .core.verify import count_problem, parse_count, report
 
 __all__ = ["MockSession", "SessionError", "session_name_for"]
 
@@ -39,8 +43,8 @@ def session_name_for(label: str) -> str:
 class MockSession:
     """One session on the mock at ``server_url``: ``url`` is its base URL.
 
-    ``stub()`` puts a stub in force for this session only; ``find()`` and ``verify()`` come
-    with the mock's verification (issue 13); until then, filter ``requests`` yourself.
+    ``stub()`` puts a stub in force for this session only; ``find()`` and ``verify()`` read
+    this session's requests with the stubs' matching language.
     """
 
     def __init__(self, server_url: str, name: str, *, admin_token: str | None = None) -> None:
@@ -88,15 +92,49 @@ class MockSession:
         (stub_id,) = self._call("POST", "/__admin/stubs", data)["ids"]
         return str(stub_id)
 
-    def _pages(self, path: str, key: str) -> list[dict[str, Any]]:
-        """Every item of a paged admin read, following ``next`` to the end."""
+    def _pages(
+        self, path: str, key: str, match: Mapping[str, Any] | None = None, since: int = 0
+    ) -> list[dict[str, Any]]:
+        """Every item of a paged admin read (with ``match``: a find), following ``next``."""
         items: list[dict[str, Any]] = []
-        since: int | None = 0
-        while since is not None:
-            page = self._call("GET", f"{path}?limit={_PAGE}&since={since}")
+        cursor: int | None = since
+        while cursor is not None:
+            if match is None:
+                page = self._call("GET", f"{path}?limit={_PAGE}&since={cursor}")
+            else:
+                query = {"match": dict(match), "limit": _PAGE, "since": cursor}
+                page = self._call("POST", path, query)
             items += page[key]
-            since = page["next"]
+            cursor = page["next"]
         return items
+
+    def find(self, match: Mapping[str, Any], *, since: int = 0) -> list[dict[str, Any]]:
+        """This session's requests that ``match`` (the stubs' language) selects, oldest
+        first, as ``requests`` shows them; a bad match raises ``FieldError`` naming it."""
+        parse_match(match)  # (a bad one is refused here, as MockServer.find refuses it)
+        return self._pages("/__admin/requests/find", "requests", match, since)
+
+    def verify(
+        self,
+        match: Mapping[str, Any],
+        *,
+        times: int | None = None,
+        at_least: int | None = None,
+        at_most: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Assert how many of this session's requests ``match`` selects (default: at least
+        one) and return them; else ``AssertionError`` with the report ``MockServer.verify``
+        writes: what came and, for the closest misses, which predicates failed and why."""
+        pattern = parse_match(match)
+        for name, value in (("times", times), ("at_least", at_least), ("at_most", at_most)):
+            parse_count(value, name)
+        matched = self.find(match)
+        problem = count_problem(len(matched), times=times, at_least=at_least, at_most=at_most)
+        if problem is not None:
+            seen = [JournalEntry.from_json(entry) for entry in self.requests]
+            found = [JournalEntry.from_json(entry) for entry in matched]
+            raise AssertionError(report(seen, pattern, found, problem))
+        return matched
 
     @property
     def requests(self) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import queue
 import struct
 import sys
@@ -12,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -126,3 +127,14 @@ def pool_state(session: aiohttp.ClientSession | None) -> tuple[int, list[str]]:
             if transport is None or transport.is_closing() or not protocol.is_connected():
                 problems.append(f"a dead connection to {key.host}:{key.port} is in the pool")
     return len(acquired), problems
+
+
+async def http_json(
+    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """One HTTP exchange with a JSON body (None: none): the status and the answer's JSON."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, url, json=body, headers=headers) as response,
+    ):
+        return response.status, json.loads(await response.read())

@@ -18,8 +18,8 @@ from helpers import first_line
 
 import mock_server.cli as cli
 from mock_server import MockServer
+from mock_server.app_server import is_loopback_host
 from mock_server.cli_args import parser
-from mock_server.server import is_loopback_host
 
 # --- binding beyond loopback --------------------------------------------------------------------
 
@@ -147,6 +147,8 @@ def _wait_for_one_request(url: str) -> None:
         (["--latency-ms", "70000"], "--latency-ms: must be <= 60000"),
         (["--max-sessions", "0"], "--max-sessions: must be an integer >= 1"),
         (["--session-idle-seconds", "-5"], "--session-idle-seconds: must be an integer >= 1"),
+        (["--unmatched", "405"], "--unmatched: must be 'generate' or '404', not '405'"),
+        (["--unmatched", "404", "--cassettes", "x"], "--unmatched go with the generated"),
     ],
 )
 def test_cli_refuses_bad_misbehaviour_flags(
@@ -172,6 +174,12 @@ def test_cli_passes_the_misbehaviour_flags_on() -> None:
     assert options["latency"] == "uniform:1,2"
     assert options["directives"] is True
     MockServer(**options)  # every option is a MockServer keyword
+
+
+def test_cli_passes_unmatched_on() -> None:
+    assert cli.mock_options(parser().parse_args([]))["unmatched"] == "generate"
+    options = cli.mock_options(parser().parse_args(["--unmatched", "404"]))
+    assert MockServer(**options).config.unmatched == "404"
 
 
 def test_cli_passes_the_session_limits_on() -> None:

@@ -3,7 +3,8 @@
 A hypothesis ``RuleBasedStateMachine`` scripts steps, sends chat and image bodies (valid,
 invalid, with directives), moves a fake clock and resets, and checks every ``Decision`` against
 a model that knows only the documented order: invalid -> 400; directive > scripted step > stub >
-rate limit > chaos > generated answer. Stubs come and go (added, removed, retired by ``times``).
+(--unmatched 404) > rate limit > chaos > generated answer; and whether stubs were in force and
+none matched (``missed``). Stubs come and go (added, removed, retired by ``times``).
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ class DecisionMachine(RuleBasedStateMachine):
         chaos=st.sampled_from([0.0, 0.5]),
         latency=st.booleans(),
         seed=st.integers(0, 3),
+        unmatched=st.sampled_from(["generate", "404"]),
     )
     def start(
-        self, directives: bool, limited: bool, chaos: float, latency: bool, seed: int
+        self,
+        directives: bool,
+        limited: bool,
+        chaos: float,
+        latency: bool,
+        seed: int,
+        unmatched: str,
     ) -> None:
         self.now = 0.0
         config = MockConfig(
@@ -89,6 +97,7 @@ class DecisionMachine(RuleBasedStateMachine):
             chaos=chaos,
             chaos_mix=CHAOS_MIX,
             latency="fixed:7" if latency else None,
+            unmatched=unmatched,
         )
         self.config = config
         self.state = MockState(config, clock=lambda: self.now)
@@ -96,7 +105,7 @@ class DecisionMachine(RuleBasedStateMachine):
         self.queue: list[tuple[str, Step]] = []
         self.tokens = 2.0  # the model's bucket: burst 2, one token a second
         self.model_chaos = Chaos(chaos, CHAOS_MIX, seed) if chaos else None
-        # The model's stubs: [id, priority, order added, field, text, times left, step]
+        # The model's stubs: [id, priority, order added, field, text, times left, step, endpoint]
         self.stubs: list[list[Any]] = []
         self.added = 0
 
@@ -130,8 +139,10 @@ class DecisionMachine(RuleBasedStateMachine):
             data["times"] = times
         (stub_id,) = self.state.add_stubs(data)
         self.added += 1
-        step = parse_stub(data).respond.step
-        self.stubs.append([stub_id, priority, self.added, field, text, times, step])
+        stub = parse_stub(data)
+        self.stubs.append(
+            [stub_id, priority, self.added, field, text, times, stub.respond.step, stub.endpoint]
+        )
 
     @rule(data=st.data())
     def remove_stub(self, data: st.DataObject) -> None:
@@ -166,8 +177,11 @@ class DecisionMachine(RuleBasedStateMachine):
         decision = self.decide.chat(chat_body(said, stream=stream, json_mode=json_mode))
         if directive is not None and not self.config.directives:
             text = said  # without --directives it is just text
+        stubbed = bool(self.stubs)
         step, source = self.expected("chat", directive, text)
-        self.check_common(decision, step, source)
+        self.check_common(decision, step, source, stubbed)
+        if source == "unmatched":
+            return
         if step is None or isinstance(step, (Delay, ReplyStep)):
             said_alone = [{"role": "user", "content": text}]
             wanted = chat_reply(self.config.seed, said_alone)
@@ -187,8 +201,11 @@ class DecisionMachine(RuleBasedStateMachine):
     @rule(prompt=TEXTS)
     def image(self, prompt: str) -> None:
         decision = self.decide.image(image_body(prompt), ORIGIN)
+        stubbed = bool(self.stubs)
         step, source = self.expected("image", None, prompt)
-        self.check_common(decision, step, source)
+        self.check_common(decision, step, source, stubbed)
+        if source == "unmatched":
+            return
         assert decision.events is None  # an image answer is never a stream
         if step is None or isinstance(step, (Delay, ReplyStep)):
             url = json.loads(decision.body)["url"]
@@ -210,6 +227,8 @@ class DecisionMachine(RuleBasedStateMachine):
 
     def expected(self, endpoint: str, directive: str | None, text: str) -> tuple[Step | None, str]:
         """The step and source the documented order gives, updating the model as it goes."""
+        self.answered: list[Any] | None = None
+        self.endpoint = endpoint
         if directive is not None and self.config.directives:
             return StatusStep(418), "directive"
         for i, (scope, step) in enumerate(self.queue):
@@ -224,7 +243,10 @@ class DecisionMachine(RuleBasedStateMachine):
                 stub[5] -= 1
                 if stub[5] == 0:
                     self.stubs.remove(stub)
+            self.answered = stub
             return stub[6], "stub"
+        if self.config.unmatched == "404":
+            return None, "unmatched"
         if self.config.rate_limit is not None:
             if self.tokens < 1:
                 return StatusStep(429, (("Retry-After", "1"),)), "rate_limit"
@@ -235,8 +257,22 @@ class DecisionMachine(RuleBasedStateMachine):
                 return drawn, "chaos"
         return None, "reply"
 
-    def check_common(self, decision: Decision, step: Step | None, source: str) -> None:
+    def check_common(
+        self, decision: Decision, step: Step | None, source: str, stubbed: bool
+    ) -> None:
         assert (decision.source, decision.step) == (source, step)
+        missed = source == "unmatched" or (
+            stubbed and source not in ("directive", "script", "stub")
+        )
+        assert decision.missed == missed
+        stub = self.answered
+        assert decision.stub == (None if stub is None else (stub[0], None))
+        if source == "unmatched":
+            assert decision.status == 404
+            near = json.loads(decision.body)["near_misses"]
+            mine = [s for s in self.stubs if s[7] in (self.endpoint, "any")]
+            assert len(near) == min(3, len(mine))
+            return
         latency = 0.007 if self.config.latency else 0.0
         delay = step.delay_ms / 1000 if isinstance(step, Delay) else 0.0
         assert decision.wait == pytest.approx(latency + delay)

@@ -206,6 +206,33 @@ def test_session_fixture_without_an_external_mock(
     run(pytester).assert_outcomes(passed=2)
 
 
+def test_the_session_verifies_and_a_conftest_may_name_the_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conftest listing the plugin in pytest_plugins (the usual habit) must not load it a
+    second time; a session's find/verify work downstream."""
+    monkeypatch.delenv("WEBSIM_MOCK_URL", raising=False)
+    pytester.makeconftest('pytest_plugins = ["mock_server.pytest_plugin"]\n')
+    pytester.makepyfile(
+        test_verify=textwrap.dedent(
+            """
+            import pytest
+            from websim_core import WebsimClient
+
+            async def test_verify(websim_session):
+                async with WebsimClient(websim_session.url) as client:
+                    await client.chat([{"role": "user", "content": "weather in Paris"}])
+                weather = {"last_user_message": {"contains": "weather"}}
+                assert len(websim_session.find(weather)) == 1
+                websim_session.verify(weather, times=1)
+                with pytest.raises(AssertionError, match="came 'weather in Paris'"):
+                    websim_session.verify({"last_user_message": {"contains": "Rome"}})
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
 def test_without_pytest_asyncio_the_fixture_says_what_to_install(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nfilterwarnings = error\n")
     pytester.makepyfile(test_needs_loop="def test_chat(websim_server):\n    pass\n")

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from mock_server import MockServer, StubError, ThreadedMockServer
+from mock_server.core.errors import ConfigError
 from websim_core import WebsimClient
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
 
@@ -66,8 +67,8 @@ async def test_the_admin_api_adds_lists_and_deletes_stubs() -> None:
             assert (await response.json()) == {"deleted": 1}
         assert server.state.stubs.count == 0
         answered = [(e["response"]["source"], e["response"]["stub"]) for e in server.requests]
-        ids = [added["ids"][0], more["ids"][0], more["ids"][1]]
-        assert answered == [("stub", stub_id) for stub_id in ids]
+        named = [(added["ids"][0], "hi"), (more["ids"][0], None), (more["ids"][1], None)]
+        assert answered == [("stub", {"id": i, "name": name}) for i, name in named]
 
 
 async def test_a_bad_stub_is_refused_whole_and_the_set_stays() -> None:
@@ -108,8 +109,13 @@ async def test_a_failing_template_answers_500_naming_the_stub_and_serving_goes_o
         assert "ZeroDivisionError" in body["message"]
         assert (await post(session, server.url + CHAT_PATH, chat("y")))[0] == 200
         failed = server.requests[0]["response"]
-        assert (failed["source"], failed["stub"]) == ("stub_error", server.state.stubs.list()[0].id)
+        stub_id = server.state.stubs.list()[0].id
+        assert (failed["source"], failed["stub"]) == (
+            "stub_error",
+            {"id": stub_id, "name": "broken"},
+        )
         assert server.requests[1]["response"]["stub"] is None
+        assert server.requests[1]["response"]["missed"]  # a stub in force, and it did not match
         assert server.errors == []  # the stub's error, not the mock's
 
 
@@ -193,3 +199,36 @@ async def test_a_json_flag_that_is_not_a_boolean_is_a_400_naming_it() -> None:
     async with MockServer() as server, aiohttp.ClientSession() as session:
         status, body = await post(session, server.url + CHAT_PATH, chat("x", json="yes"))
         assert (status, body["field"]) == (400, "json")
+
+
+async def test_unmatched_404_insists_that_every_request_is_arranged() -> None:
+    async with MockServer(unmatched="404") as server, aiohttp.ClientSession() as session:
+        chat_url = server.url + CHAT_PATH
+        status, body = await post(session, chat_url, chat("nothing arranged this"))
+        assert (status, body["near_misses"]) == (404, [])
+        assert "--unmatched 404" in body["message"]
+        server.stub(name="hi", match={"last_user_message": "hi"}, respond={"reply": "yo"})
+        assert await post(session, chat_url, chat("hi")) == (200, {"content": "yo"})
+        server.script("chat", [{"reply": "scripted"}])
+        assert await post(session, chat_url, chat("ho")) == (200, {"content": "scripted"})
+        status, body = await post(session, chat_url, chat("ho"))
+        assert status == 404
+        assert "'hi'" in body["message"]
+        (miss,) = body["near_misses"]
+        assert miss["stub"] == {"id": "stub-1", "name": "hi"}
+        assert miss["mismatches"] == [
+            {"path": "last_user_message", "expected": {"equals": "hi"}, "actual": "ho"}
+        ]
+        sources = [(e["response"]["source"], e["response"]["missed"]) for e in server.requests]
+        assert sources == [
+            ("unmatched", True),
+            ("stub", False),
+            ("script", False),
+            ("unmatched", True),
+        ]
+
+
+def test_unmatched_is_checked_by_the_config() -> None:
+    with pytest.raises(ConfigError) as info:
+        MockServer(unmatched="ignore")
+    assert info.value.field == "unmatched"

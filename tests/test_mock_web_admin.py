@@ -20,7 +20,7 @@ from aiohttp.test_utils import make_mocked_request
 import mock_server.cli as cli
 from mock_server import MockServer, create_app, get_state
 from mock_server.cli_args import parser
-from mock_server.web.admin import PAGE_SIZE
+from mock_server.web.paging import PAGE_SIZE
 
 # --- the admin API ------------------------------------------------------------------------------
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from helpers import http_json as call
 
 from mock_server import SESSION_HEADER, MockServer, MockSession, SessionError, create_app
 from websim_core.routing import CHAT_PATH, IMAGE_PATH
@@ -31,16 +31,6 @@ async def base(request: pytest.FixtureRequest) -> AsyncIterator[str]:
             yield str(server.make_url("")).rstrip("/")
         finally:
             await server.close()
-
-
-async def call(
-    method: str, url: str, body: object = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, url, json=body, headers=headers) as response,
-    ):
-        return response.status, json.loads(await response.read())
 
 
 async def test_prefix_and_header_reach_the_same_session(base: str) -> None:
@@ -157,7 +147,7 @@ async def test_a_sessions_stubs_are_its_own(base: str) -> None:
     assert (
         answered
         == [
-            ("s1", "stub", added["ids"][0]),
+            ("s1", "stub", {"id": added["ids"][0], "name": None}),
         ]
         * 2
     )
@@ -203,4 +193,4 @@ def test_the_session_client_stubs_its_own_and_reads_every_page() -> None:
                 urllib.request.urlopen(request, timeout=10)
         entries = session.requests
         assert len(entries) == 1001
-        assert {e["response"]["stub"] for e in entries} == {stub_id}
+        assert {e["response"]["stub"]["id"] for e in entries} == {stub_id}

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_SESSIONS",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_SESSION_IDLE_SECONDS",
+    "UNMATCHED_MODES",
     "MockConfig",
     "config_of",
 ]
@@ -41,6 +42,7 @@ DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 # hour; 75 s is nginx's), and seconds a request's head and body may take to arrive.
 DEFAULT_IDLE_TIMEOUT = 75.0
 DEFAULT_READ_TIMEOUT = 30.0
+UNMATCHED_MODES = ("generate", "404")
 
 
 def _is_int(value: object) -> bool:
@@ -106,6 +108,9 @@ class MockConfig:
     # seed + worker (the answers themselves only depend on seed).
     workers: int = 1
     worker: int = 0
+    # What a request that no directive, scripted step or stub arranged gets: "generate" (the
+    # generated answer) or "404" (a JSON 404 listing the closest stubs; see core.nearmiss).
+    unmatched: str = "generate"
     # Stubs in force from the start (their JSON form: one or a list); a reset restores them.
     stubs: Any = None
 
@@ -133,6 +138,10 @@ class MockConfig:
         _int_at_least("journal_bytes", self.journal_bytes, 0)
         for name in ("idle_timeout", "read_timeout"):
             _seconds(name, getattr(self, name))
+        if self.unmatched not in UNMATCHED_MODES:
+            raise ConfigError(
+                "unmatched", f"must be 'generate' or '404', not {self.unmatched!r:.40}"
+            )
         if self.stubs is not None:
             try:
                 parse_stubs(self.stubs)

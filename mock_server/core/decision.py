@@ -12,9 +12,10 @@ calls this and plays the decision. The order, first found wins::
       ├─ 1. directive in the last user message or prompt (--directives)      source "directive"
       ├─ 2. the oldest scripted step for this endpoint or "any"              source "script"
       ├─ 3. the stub that matches (lowest priority, then the newest)         source "stub"
-      ├─ 4. the rate limit, when its bucket is empty: a 429 + Retry-After    source "rate_limit"
-      ├─ 5. chaos: a seeded draw from the mix                                source "chaos"
-      └─ 6. the generated answer (a JSON document for "json": true)          source "reply"
+      ├─ 4. with --unmatched 404: a JSON 404 listing the closest stubs       source "unmatched"
+      ├─ 5. the rate limit, when its bucket is empty: a 429 + Retry-After    source "rate_limit"
+      ├─ 6. chaos: a seeded draw from the mix                                source "chaos"
+      └─ 7. the generated answer (a JSON document for "json": true)          source "reply"
 
     then the step is played: StatusStep → its answer; ReplyStep → its text (or image URL) and
     headers over the generated answer; Delay → wait, then the generated answer; any other fault
@@ -23,7 +24,10 @@ calls this and plays the decision. The order, first found wins::
 
 Why this order: a directive and a scripted step are one-off arrangements a test made for the
 very next request, so they beat standing rules; a stub is a deliberate answer, so the server's
-own misbehaviour (rate limit, chaos) does not override it. A stub whose template fails to
+own misbehaviour (rate limit, chaos) does not override it; nor does it hide a request that
+nothing arranged from a suite that asked to see those (``--unmatched 404``). When stubs were in
+force and none matched (steps 4 to 7), the decision says so (``missed``, for
+``GET /__admin/requests/unmatched``). A stub whose template fails to
 render answers a JSON 500 naming the stub, source "stub_error".
 """
 
@@ -38,7 +42,9 @@ from websim_core.routing import Endpoint
 
 from .errors import FieldError, RequestRefused
 from .images import image_name
+from .journal_entry import StubRef
 from .matching import Facts
+from .nearmiss import near_misses, unmatched_body
 from .replies import (
     JSON_TYPE,
     Answer,
@@ -82,7 +88,8 @@ class Decision:
     close: bool = False
     # Seconds before each event of ``events`` (a stub's stream pacing); None: all at once.
     gaps: tuple[float, ...] | None = None
-    stub: str | None = None  # the id of the stub that answered (or failed to)
+    stub: StubRef | None = None  # the stub that answered (or failed to)
+    missed: bool = False  # stubs were in force and none matched (nothing else arranged it)
 
 
 def refusal(exc: FieldError) -> Decision:
@@ -99,18 +106,34 @@ def _answered(answer: Answer, source: str, step: Step) -> Decision:
     )
 
 
-def _stubbed(decision: Decision, arranged: Arranged) -> Decision:
-    """The decision, naming the stub that answered (for the journal)."""
-    stub = arranged[2]
+# What arranges an answer before the stubs are consulted: no stub missed such a request.
+_BEFORE_STUBS = ("directive", "script")
+
+
+def _stubbed(decision: Decision, arranged: Arranged, facts: Facts | None) -> Decision:
+    """The decision, naming the stub that answered, or saying that none matched (for the
+    journal: ``facts`` are only made when stubs are in force)."""
+    _, source, stub = arranged
     if stub is not None:
-        decision.stub = stub.id
+        decision.stub = StubRef(stub.id, stub.name)
+    elif source == "unmatched" or (facts is not None and source not in _BEFORE_STUBS):
+        decision.missed = True
     return decision
 
 
 class Decider:
     """The decision for one server's state; its options are read once, here."""
 
-    __slots__ = ("_directives", "_own", "_plain", "_seed", "_state", "_strict", "_stubs")
+    __slots__ = (
+        "_directives",
+        "_own",
+        "_plain",
+        "_refuse_unmatched",
+        "_seed",
+        "_state",
+        "_strict",
+        "_stubs",
+    )
 
     def __init__(self, state: MockState) -> None:
         config = state.config
@@ -120,10 +143,11 @@ class Decider:
         self._seed = config.seed
         self._strict = config.strict_ids
         self._directives = config.directives
+        self._refuse_unmatched = config.unmatched == "404"
         # Nothing but a scripted step or a stub can change the answer: the usual case skips
-        # steps 1, 4, 5.
+        # steps 1, 4, 5, 6.
         unarranged = state.limiter is None and state.chaos is None and state.latency is None
-        self._plain = unarranged and not config.directives
+        self._plain = unarranged and not (config.directives or self._refuse_unmatched)
 
     # --- the two endpoints ----------------------------------------------------------------------
 
@@ -157,7 +181,9 @@ class Decider:
                 headers=headers,
             )
         arranged = self._arrange(Endpoint.CHAT, request.project_id, request.directive, facts, own)
-        return _stubbed(self._chat(request, arranged, facts), arranged)
+        if arranged[1] == "unmatched":
+            return _stubbed(self._unmatched(facts, own), arranged, facts)
+        return _stubbed(self._chat(request, arranged, facts), arranged, facts)
 
     def image(
         self,
@@ -183,7 +209,9 @@ class Decider:
                 headers=headers,
             )
         arranged = self._arrange(Endpoint.IMAGE, request.project_id, request.directive, facts, own)
-        return _stubbed(self._image(request, origin, arranged, facts), arranged)
+        if arranged[1] == "unmatched":
+            return _stubbed(self._unmatched(facts, own), arranged, facts)
+        return _stubbed(self._image(request, origin, arranged, facts), arranged, facts)
 
     # --- steps 1 to 5: what arranges the answer -------------------------------------------------
 
@@ -211,6 +239,8 @@ class Decider:
                 stub = self._stubs.select(facts)
             if stub is not None:
                 return stub.respond.step, "stub", stub
+        if self._refuse_unmatched:
+            return None, "unmatched", None
         if own.limiter is not None:
             retry_after = own.limiter.check(project_id)
             if retry_after is not None:
@@ -220,6 +250,17 @@ class Decider:
             if step is not None:
                 return step, "chaos", None
         return None, "reply", None
+
+    def _unmatched(self, facts: Facts | None, own: Session) -> Decision:
+        """Step 4: the JSON 404 for a request nothing arranged, listing the closest stubs (the
+        request's session's first)."""
+        misses = []
+        if facts is not None:
+            stubsets = [own.stubs] if own.stubs is self._stubs else [own.stubs, self._stubs]
+            misses = near_misses(stubsets, facts)
+        decision = Decision(404, unmatched_body(misses), JSON_TYPE, source="unmatched")
+        decision.wait = self._wait(None, None)
+        return decision
 
     def _wait(self, step: Step | None, stub: Stub | None) -> float:
         """Seconds before answering: the latency model's sample, plus a ``delay`` step's and a

@@ -34,8 +34,10 @@ CLOSEST = 3  # near misses shown in a failed verification
 def entry_facts(entry: JournalEntry) -> Facts | None:
     """A journaled inference request as the predicates read it; None for anything else (other
     paths, bodies that were not JSON objects or were cut by the journal)."""
-    data = entry.json
-    if entry.endpoint not in ("chat", "image") or not isinstance(data, Mapping):
+    if entry.endpoint not in ("chat", "image"):
+        return None
+    data = entry.json  # (parsed only for the inference requests)
+    if not isinstance(data, Mapping):
         return None
     headers = entry.headers
     project_id = data.get("project_id")

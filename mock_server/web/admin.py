@@ -7,12 +7,10 @@ clients then send as ``Authorization: Bearer <token>`` (compared in constant tim
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import ipaddress
 import json
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,13 +18,13 @@ from aiohttp import web
 from ..core.config import MockConfig
 from ..core.errors import RequestRefused, StepError
 from ..core.jsonbody import parse_json_strictly
-from ..core.replies import JSON_TYPE
 from ..core.sessions import Session, check_session_name
 from ..core.state import MockState
 from .exchange import error_response, json_response, read_body, refuse
+from .paging import page_query, stream_page
 from .playback import Note
 
-__all__ = ["MAX_PAGE_SIZE", "PAGE_SIZE", "Admin", "Handler", "bearer_matches", "is_loopback"]
+__all__ = ["Admin", "Handler", "bearer_matches", "is_loopback"]
 
 Handler = Callable[[web.Request, Note], Awaitable[web.StreamResponse]]
 
@@ -72,56 +70,6 @@ def _refusal_for_remote(request: web.Request, config: MockConfig) -> web.Respons
     return response
 
 
-# Entries (or steps) per page of GET /__admin/requests and /__admin/scenarios, unless the query
-# asks for another ``limit`` (up to MAX_PAGE_SIZE): a full journal of 64 KiB bodies read at once
-# built gigabytes before sending a byte.
-PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-
-
-def _query_int(request: web.Request, name: str, default: int, hi: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or int(text) > hi:
-        raise RequestRefused(name, f"must be an integer 0..{hi}, not {text[:40]!r}")
-    return int(text)
-
-
-def _page_query(request: web.Request) -> tuple[int, int]:
-    """``since`` and ``limit`` from the query (RequestRefused for a bad one)."""
-    return _query_int(request, "since", 0, 2**62), _query_int(
-        request, "limit", PAGE_SIZE, MAX_PAGE_SIZE
-    )
-
-
-async def _stream_page(
-    request: web.Request,
-    head: dict[str, Any],
-    name: str,
-    items: Iterator[dict[str, Any]],
-    last_id: int,
-) -> web.StreamResponse:
-    """``{**head, name: [items...], "count": n, "next": id}``, written an item at a time."""
-    response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
-    await response.prepare(request)
-    if request.method == "HEAD":  # aiohttp sends what a stream writes, even to a HEAD
-        await response.write_eof()
-        return response
-    await response.write(json.dumps(head)[:-1].encode() + f', "{name}": ['.encode())
-    count, last = 0, None
-    for item in items:
-        await response.write((b", " if count else b"") + json.dumps(item).encode())
-        count, last = count + 1, item["id"]
-        # write() only waits when the socket is full: with a fast reader, let others (such as
-        # /healthz) in between items all the same.
-        await asyncio.sleep(0)
-    more = last is not None and last < last_id
-    await response.write(f'], "count": {count}, "next": {last if more else "null"}}}'.encode())
-    await response.write_eof()
-    return response
-
-
 class Admin:
     """The admin handlers of one app, over its state."""
 
@@ -149,7 +97,7 @@ class Admin:
         )
         return error_response(409, message, "workers", note)
 
-    def _known(self, name: str) -> Session:
+    def known(self, name: str) -> Session:
         """The live session named so; a 404 naming it when there is none (reading the admin
         API does not begin a session: a name nobody used is more likely a mistake)."""
         session = self.state.sessions.get(check_session_name(name))
@@ -163,21 +111,6 @@ class Admin:
             return self.state.own
         return self.state.sessions.use(note.session)
 
-    async def requests(self, request: web.Request, note: Note) -> web.StreamResponse:
-        """A page of the journal, streamed: ``limit`` entries (default ``PAGE_SIZE``) with ids
-        above ``since``; ``next`` is the ``since`` of the next page (null: none yet)."""
-        try:
-            since, limit = _page_query(request)
-        except RequestRefused as exc:
-            return refuse(exc, note)
-        journal = self.state.journal
-        name = note.session
-        if name is not None:  # a session's own entries, from its beginning (or reset) on
-            since = max(since, self._known(name).floor)
-        head = {"total": journal.total, "dropped": journal.dropped}
-        page = (entry.to_json() for entry in journal.page(since, limit, name))
-        return await _stream_page(request, head, "requests", page, journal.last_id)
-
     async def reset(self, request: web.Request, note: Note) -> web.StreamResponse:
         if note.session is None:
             self.state.reset()
@@ -185,7 +118,7 @@ class Admin:
         self._used(note).reset(self.state.journal.last_id)
         return json_response(200, json.dumps({"reset": True, "session": note.session}).encode())
 
-    async def _json_body(self, request: web.Request, note: Note) -> object:
+    async def json_body(self, request: web.Request, note: Note) -> object:
         """The request's body as JSON; a 400 (``RequestRefused``) when it is not."""
         body = await read_body(request, note, self.config.max_body_bytes)
         try:
@@ -194,7 +127,7 @@ class Admin:
             raise RequestRefused("body", f"is not valid JSON ({exc})") from None
 
     async def add_scenario(self, request: web.Request, note: Note) -> web.StreamResponse:
-        data = await self._json_body(request, note)
+        data = await self.json_body(request, note)
         try:
             if not isinstance(data, dict):
                 raise StepError("body", "must be a JSON object with 'endpoint' and 'responses'")
@@ -213,7 +146,7 @@ class Admin:
     async def add_stubs(self, request: web.Request, note: Note) -> web.StreamResponse:
         """One stub or a list, all or none; answers their ids (under a session's prefix, the
         stubs are that session's: no other session sees them)."""
-        data = await self._json_body(request, note)
+        data = await self.json_body(request, note)
         try:
             own = self._used(note)
             ids = self.state.add_stubs(data, own)
@@ -241,7 +174,7 @@ class Admin:
         """The waiting steps, a page at a time like the journal (each step's ``id`` for
         ``since``)."""
         try:
-            since, limit = _page_query(request)
+            since, limit = page_query(request)
         except RequestRefused as exc:
             return refuse(exc, note)
         scripts = self._scripted(note).scripts
@@ -250,18 +183,20 @@ class Admin:
             for seq, scope, step in scripts.page(since, limit)
         )
         head = {"waiting": len(scripts)}
-        return await _stream_page(request, head, "pending", page, scripts.last_id)
+        return await stream_page(
+            request, head, "pending", page, limit=limit, last_id=scripts.last_id
+        )
 
     def _scripted(self, note: Note) -> Session:
         """The request's live session (its steps, stubs), else the server's own."""
-        return self.state.own if note.session is None else self._known(note.session)
+        return self.state.own if note.session is None else self.known(note.session)
 
     # --- sessions -------------------------------------------------------------------------------
 
     async def sessions(self, request: web.Request, note: Note) -> web.StreamResponse:
         """The live sessions (under a session's prefix: that one), least recently used first."""
         table = self.state.sessions
-        live = list(table) if note.session is None else [self._known(note.session)]
+        live = list(table) if note.session is None else [self.known(note.session)]
         data = {
             "sessions": self._describe(live),
             "max_sessions": table.max_sessions,
@@ -270,7 +205,7 @@ class Admin:
         return json_response(200, json.dumps(data).encode())
 
     async def session(self, request: web.Request, note: Note) -> web.StreamResponse:
-        (described,) = self._describe([self._known(request.match_info["name"])])
+        (described,) = self._describe([self.known(request.match_info["name"])])
         return json_response(200, json.dumps(described).encode())
 
     async def end_session(self, request: web.Request, note: Note) -> web.StreamResponse:
@@ -280,12 +215,7 @@ class Admin:
         return json_response(200, json.dumps({"ended": name}).encode())
 
     def _describe(self, live: list[Session]) -> list[dict[str, Any]]:
-        floors = {session.name: session.floor for session in live}
-        counts = Counter(
-            entry.session
-            for entry in self.state.journal.entries()
-            if entry.session in floors and entry.id > floors[entry.session]
-        )
+        counts = self.state.journal.session_counts({s.name: s.floor for s in live})
         table = self.state.sessions
         return [
             {

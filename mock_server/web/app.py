@@ -17,6 +17,7 @@ from websim_core.routing import CHAT_PATH, IMAGE_PATH
 from ..core.config import MockConfig, config_of
 from ..core.state import MockState
 from .admin import Admin, Handler
+from .admin_journal import JournalAdmin
 from .exchange import expect_handler, json_http_errors
 from .handlers import Route, Routes
 from .internals import FixedRoutes
@@ -91,8 +92,12 @@ def _in_session(route: Route) -> Route:
 
 def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> None:
     guard = admin.guard
+    journal = JournalAdmin(admin)
     for method, path, handler in (
-        ("GET", "/__admin/requests", admin.requests),
+        ("GET", "/__admin/requests", journal.requests),
+        ("POST", "/__admin/requests/find", journal.find),
+        ("POST", "/__admin/requests/count", journal.count),
+        ("GET", "/__admin/requests/unmatched", journal.unmatched),
         ("POST", "/__admin/reset", admin.reset),
         ("POST", "/__admin/scenarios", admin.add_scenario),
         ("GET", "/__admin/scenarios", admin.scenarios),
@@ -107,6 +112,9 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
     for path, allowed in (
         ("/__admin/requests", "GET, HEAD"),
+        ("/__admin/requests/find", "POST"),
+        ("/__admin/requests/count", "POST"),
+        ("/__admin/requests/unmatched", "GET, HEAD"),
         ("/__admin/reset", "POST"),
         ("/__admin/scenarios", "GET, HEAD, POST"),
         ("/__admin/sessions", "GET, HEAD"),

@@ -96,6 +96,7 @@ class Routes:
                     step=note.step,
                     stub=note.stub,
                     session=note.session,
+                    missed=note.missed,
                 )
             return response
 
@@ -125,7 +126,11 @@ class Routes:
         name = note.session
         session = None if name is None else self.state.sessions.use(name)
         decision = self.decide.chat(body, request.headers, session)
-        if decision.source == "reply" and decision.events is None and not decision.wait:
+        if (
+            decision.source == "reply"
+            and decision.events is None
+            and not (decision.wait or decision.missed)
+        ):
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
 
@@ -146,6 +151,7 @@ class Routes:
     ) -> web.StreamResponse:
         """Send what the decision says, after its wait: an answer, a stream or a fault."""
         note.source, note.step, note.stub = decision.source, decision.step, decision.stub
+        note.missed = decision.missed
         if decision.wait:
             await asyncio.sleep(decision.wait)
         if decision.fault is not None:

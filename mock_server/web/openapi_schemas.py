@@ -9,6 +9,7 @@ from typing import Any, Literal
 from websim_core.ids import LENIENT_ID_PATTERN, id_pattern
 from websim_core.protocol import KNOWN_ROLES
 
+from ..core.journal_entry import SOURCES
 from ..core.replies import BUILTIN_STATUSES
 from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS, STREAM_FAULTS
 
@@ -247,6 +248,61 @@ def scenario_schema() -> dict[str, Any]:
     }
 
 
+def _journal_schema() -> dict[str, Any]:
+    """A page of the journal: its entries (each naming the stub that answered), ``next``."""
+    return {
+        "type": "object",
+        "properties": {
+            "requests": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "session": {
+                            "type": ["string", "null"],
+                            "description": "the session it came in (null: none)",
+                        },
+                        "time": {"type": "number"},
+                        "method": {"type": "string"},
+                        "path": {"type": "string"},
+                        "endpoint": {"type": ["string", "null"]},
+                        "headers": {"type": "object"},
+                        "headers_truncated": {"type": "boolean"},
+                        "body": {"type": "string"},
+                        "body_encoding": {"enum": ["utf-8", "base64"]},
+                        "body_size": {"type": "integer"},
+                        "body_truncated": {"type": "boolean"},
+                        "json": {},
+                        "response": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "source": {"enum": list(SOURCES)},
+                                "stub": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/StubRef"},
+                                        {"type": "null"},
+                                    ]
+                                },
+                                "missed": {
+                                    "type": "boolean",
+                                    "description": "stubs were in force and none"
+                                    " matched (nothing else arranged the answer)",
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "count": {"type": "integer"},
+            "next": {"type": ["integer", "null"]},
+            "total": {"type": "integer"},
+            "dropped": {"type": "integer"},
+        },
+    }
+
+
 def components() -> dict[str, Any]:
     """The shared schemas: the error body and the journal."""
     return {
@@ -259,39 +315,12 @@ def components() -> dict[str, Any]:
                     "field": {"type": ["string", "null"]},
                 },
             },
-            "Journal": {
+            "Journal": _journal_schema(),
+            "StubRef": {
                 "type": "object",
-                "properties": {
-                    "requests": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "id": {"type": "integer"},
-                                "session": {
-                                    "type": ["string", "null"],
-                                    "description": "the session it came in (null: none)",
-                                },
-                                "time": {"type": "number"},
-                                "method": {"type": "string"},
-                                "path": {"type": "string"},
-                                "endpoint": {"type": ["string", "null"]},
-                                "headers": {"type": "object"},
-                                "headers_truncated": {"type": "boolean"},
-                                "body": {"type": "string"},
-                                "body_encoding": {"enum": ["utf-8", "base64"]},
-                                "body_size": {"type": "integer"},
-                                "body_truncated": {"type": "boolean"},
-                                "json": {},
-                                "response": {"type": "object"},
-                            },
-                        },
-                    },
-                    "count": {"type": "integer"},
-                    "next": {"type": ["integer", "null"]},
-                    "total": {"type": "integer"},
-                    "dropped": {"type": "integer"},
-                },
+                "description": "the stub that answered",
+                "required": ["id", "name"],
+                "properties": {"id": {"type": "string"}, "name": {"type": ["string", "null"]}},
             },
         }
     }

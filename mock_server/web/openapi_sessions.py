@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .openapi_parts import error_answer, json_answer
+
 __all__ = ["SESSION_SCHEMA", "in_sessions", "session_admin_paths"]
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
 _NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,64}$"}
 _SESSION_PARAMETER = {
     "name": "session",
@@ -37,34 +38,28 @@ SESSION_SCHEMA: dict[str, Any] = {
 }
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ERROR, description)
-
-
 def session_admin_paths(workers: int, admin_refusal: int | None) -> dict[str, Any]:
     """``GET /__admin/sessions``, ``GET`` and ``DELETE /__admin/sessions/{name}``, as a server
     with ``workers`` whose admin API refuses with ``admin_refusal`` (401, 403 or None) says."""
     name = {"name": "name", "in": "path", "required": True, "schema": _NAME_SCHEMA}
     refused = {
-        "400": _error("not a session name"),
-        "404": _error("no live session of that name"),
+        "400": error_answer("not a session name"),
+        "404": error_answer("no live session of that name"),
     }
     if admin_refusal == 401:
-        refused["401"] = _error("admin API from a non-loopback address without the admin token")
+        refused["401"] = error_answer(
+            "admin API from a non-loopback address without the admin token"
+        )
     elif admin_refusal == 403:
-        refused["403"] = _error("admin API from a non-loopback address, and no --admin-token")
+        refused["403"] = error_answer("admin API from a non-loopback address, and no --admin-token")
     if workers > 1:
-        refused["409"] = _error("--workers N > 1: each process has its own sessions")
-    one = _json({"$ref": "#/components/schemas/Session"}, "The session")
+        refused["409"] = error_answer("--workers N > 1: each process has its own sessions")
+    one = json_answer({"$ref": "#/components/schemas/Session"}, "The session")
     return {
         "/__admin/sessions": {
             "get": {
                 "summary": "The live sessions, least recently used first (admin)",
-                "responses": {"200": _json(_SESSION_LIST, "Live sessions"), **refused},
+                "responses": {"200": json_answer(_SESSION_LIST, "Live sessions"), **refused},
             }
         },
         "/__admin/sessions/{name}": {
@@ -76,7 +71,7 @@ def session_admin_paths(workers: int, admin_refusal: int | None) -> dict[str, An
             "delete": {
                 "summary": "End a session: its steps and journal view are forgotten (admin)",
                 "parameters": [name],
-                "responses": {"200": _json({"type": "object"}, "Ended"), **refused},
+                "responses": {"200": json_answer({"type": "object"}, "Ended"), **refused},
             },
         },
     }
@@ -90,9 +85,11 @@ def in_sessions(paths: dict[str, Any]) -> dict[str, Any]:
         for operation in twin.values():
             operation["parameters"] = [_SESSION_PARAMETER, *operation.get("parameters", [])]
             operation["responses"].setdefault(
-                "503", _error("--max-sessions sessions are live and none is idle")
+                "503", error_answer("--max-sessions sessions are live and none is idle")
             )
             if path.startswith("/__admin/"):  # reading a session does not begin one
-                operation["responses"].setdefault("404", _error("no live session of that name"))
+                operation["responses"].setdefault(
+                    "404", error_answer("no live session of that name")
+                )
         twins["/sessions/{session}" + path] = twin
     return {**paths, **twins}

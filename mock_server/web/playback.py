@@ -27,6 +27,7 @@ from ..core.faults import (
     split_evenly,
     truncate,
 )
+from ..core.journal_entry import StubRef
 from ..core.replies import JSON_TYPE
 from ..core.steps import (
     ConnectionReset,
@@ -57,7 +58,8 @@ class Note:
     answer: bytes | None = None
     content_type: str | None = None
     status: int | None = None  # journaled instead of the response's: 0 when none was sent
-    stub: str | None = None  # the id of the stub that answered
+    stub: StubRef | None = None  # the stub that answered
+    missed: bool = False  # stubs were in force and none matched
     session: str | None = None  # the session's name, once checked (None: the server's own)
 
 
