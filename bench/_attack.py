@@ -13,24 +13,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Row:
-    """One attack's outcome: what was measured (``figure``) against what must hold (``limit``).
-
-    ``known``: the attack succeeds and the docs say so (a limitation not fixed); it is reported
-    as such, neither held nor failed. Set it from the measurement, never by hand: a known case
-    that starts holding reports ``held``.
-    """
+    """One attack's outcome: what was measured (``figure``) against what must hold (``limit``)."""
 
     attack: str
     figure: str
     limit: str
     held: bool
-    known: bool = False
 
     @property
     def verdict(self) -> str:
-        if self.held:
-            return "held"
-        return "known: documented" if self.known else "FAILED"
+        return "held" if self.held else "FAILED"
 
 
 def failed(attack: str, limit: str, exc: BaseException) -> Row:

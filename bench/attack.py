@@ -9,8 +9,7 @@ Sections: ``mock`` (memory, connections and protocol; bench/attack_mock.py), ``p
 recording proxy; bench/attack_proxy.py), ``replay`` (the replay server and cassette loading;
 bench/attack_replay.py), ``client`` (hostile servers against WebsimClient;
 bench/attack_client.py). Everything binds 127.0.0.1, is bounded in count, bytes and seconds,
-and stops by itself. A row is ``held``, ``FAILED``, or ``known: documented`` (a limitation the
-docs state, measured like the rest). The exit code is 1 when any row FAILED.
+and stops by itself. Each row is ``held`` or ``FAILED``; the exit code is 1 when any row FAILED.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ def table(rows: list[tuple[str, Row]]) -> str:
     lines = []
     for section, row in rows:
         lines.append(
-            f"{section:<7}{row.attack:<{width + 2}}{row.verdict:<18}{row.figure}   [limit: {row.limit}]"
+            f"{section:<7}{row.attack:<{width + 2}}{row.verdict:<8}{row.figure}   [limit: {row.limit}]"
         )
     return "\n".join(lines)
 

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, peak_rss_mib
+
 CHECKPOINTS = (10, 100, 250, 500, 750, 1000, 2000)
 
 
@@ -75,7 +77,6 @@ async def measure(count: int) -> dict[str, Any]:
 
 async def measure_bomb(mib: int = 200) -> dict[str, Any]:
     """One answer that is a gzip bomb (200 MiB decoded is 200 KB): peak memory, cassette size."""
-    import resource
     import zlib
 
     import aiohttp
@@ -95,7 +96,7 @@ async def measure_bomb(mib: int = 200) -> dict[str, Any]:
 
     upstream = web.Application()
     upstream.router.add_post("/api/v1/inference/run_chat_completion", chat)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mib()
     with tempfile.TemporaryDirectory() as directory:
         async with (
             AppServer(upstream) as origin,
@@ -106,12 +107,12 @@ async def measure_bomb(mib: int = 200) -> dict[str, Any]:
             async with session.post(url, json={"project_id": "ke3_xh5gai3gjkmruomu"}) as answer:
                 got = len(await answer.read())
         written = _bytes_in(directory)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mib()
     return {
         "bomb_bytes": len(bomb),
         "client_got_bytes": got,
         "cassette_bytes": written,
-        "peak_rss_growth_mib": round((peak - before) / 1024, 1),
+        "peak_rss_growth_mib": round(peak - before, 1),
     }
 
 

@@ -23,13 +23,6 @@ def test_every_attack_of_the_section_holds(section: str) -> None:
     assert not failed, failed
 
 
-def test_a_known_limitation_is_reported_as_such_until_it_holds() -> None:
-    row = attack.Row("x", "first answer 400", "200", held=False, known=True)
-    assert row.verdict == "known: documented"
-    assert attack.Row("x", "200", "200", held=True, known=True).verdict == "held"
-    assert attack.Row("x", "400", "200", held=False).verdict == "FAILED"
-
-
 def test_only_names_sections_or_attacks_and_refuses_the_rest() -> None:
     assert attack.select("replay-miss,client") == {
         "replay": ["replay-miss"],
