@@ -3,7 +3,7 @@
     python bench/attack.py                       # every section, full size (a few minutes)
     python bench/attack.py --short               # small numbers (what the test suite runs)
     python bench/attack.py --only proxy,slowloris   # sections and/or single attacks
-    python bench/attack.py --checkout DIR        # the mock section against another checkout
+    python bench/attack.py --checkout DIR        # another checkout's mock (see --help)
 
 Sections: ``mock`` (memory, connections and protocol; bench/attack_mock.py), ``proxy`` (the
 recording proxy; bench/attack_proxy.py), ``replay`` (the replay server and cassette loading;
@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="small numbers (seconds)")
     parser.add_argument("--only", default="", help="comma-separated sections or attacks")
     parser.add_argument(
-        "--checkout", type=Path, default=ROOT, help="the checkout whose mock the mock section runs"
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="the checkout whose websim-mock the attacks start as a process (the mock section,"
+        " proxy-sigkill-temps, proxy-upstream-gzip-bomb); the rest run this checkout's code",
     )
     args = parser.parse_args(argv)
     try:

@@ -221,7 +221,8 @@ async def journal_answers(mock: Mock, sizes: Sizes) -> Row:
 def _growth(name: str, grown: float, count: int, each: str) -> Row:
     """The mock grew ``grown`` MiB over ``count`` requests: under 512 KiB ``each`` holds."""
     per = grown * 1024 / count
-    return Row(name, f"+{grown:.0f} MiB ({per:.0f} KiB {each})", f"< 512 KiB {each}", per < 512)
+    figure = f"{count:,} sent: +{grown:.0f} MiB ({per:.0f} KiB {each})"
+    return Row(name, figure, f"< 512 KiB {each}", per < 512)
 
 
 async def admin_read(mock: Mock, sizes: Sizes) -> Row:
@@ -242,7 +243,8 @@ async def admin_read(mock: Mock, sizes: Sizes) -> Row:
     after = mock.rss_mib()
     held = worst < 1.0 and peak - before < 100 and after - before < 50 and status == 200
     figure = (
-        f"/healthz worst {worst:.2f} s; +{peak - before:.0f} MiB peak, +{after - before:.0f} kept"
+        f"{sizes.admin_entries:,} entries of 64 KiB read: /healthz worst {worst:.2f} s;"
+        f" +{peak - before:.0f} MiB peak, +{after - before:.0f} kept"
     )
     return Row("admin-read", figure, "/healthz < 1 s; +100 MiB peak, +50 kept; 200", held)
 
