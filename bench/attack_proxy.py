@@ -230,12 +230,12 @@ async def _flood(url: str, count: int) -> None:
     body = json.dumps(CHAT).encode()
     async with aiohttp.ClientSession() as session:
 
-        async def one(i: int) -> None:
+        async def one() -> None:
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                 async with session.post(url + CHAT_PATH, data=body, headers=JSON) as answer:
                     await answer.read()
 
-        await asyncio.gather(*(one(i) for i in range(count)))
+        await asyncio.gather(*(one() for _ in range(count)))
 
 
 def _temps(directory: str) -> list[Path]:
