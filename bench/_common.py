@@ -267,6 +267,18 @@ def rss_kib(pid: int, *, tree: bool = True) -> int:
     return total
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (VmHWM), MiB. Not ``ru_maxrss``: Linux carries
+    that over a fork and exec, so a child started by a large parent reports the parent's."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource  # (no /proc: the best there is)
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cpu_seconds(pid: int, *, tree: bool = True) -> float:
     """User + system CPU time used so far by ``pid`` (all its threads), plus its descendants.
 

@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, peak_rss_mib
+
 CHECKPOINTS = (10, 100, 250, 500, 750, 1000, 2000)
 
 
@@ -73,9 +75,8 @@ async def measure(count: int) -> dict[str, Any]:
     return {"count": count, "total_s": round(total, 2), "ms_at": at, "cassette_bytes": size}
 
 
-async def measure_bomb() -> dict[str, Any]:
-    """One answer that is a 200 KB gzip bomb (200 MiB decoded): peak memory, cassette size."""
-    import resource
+async def measure_bomb(mib: int = 200) -> dict[str, Any]:
+    """One answer that is a gzip bomb (200 MiB decoded is 200 KB): peak memory, cassette size."""
     import zlib
 
     import aiohttp
@@ -86,7 +87,7 @@ async def measure_bomb() -> dict[str, Any]:
 
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip, built 1 MiB at a time
     block = b" " * (1024 * 1024)
-    bomb = b"".join(packer.compress(block) for _ in range(200)) + packer.flush()
+    bomb = b"".join(packer.compress(block) for _ in range(mib)) + packer.flush()
 
     async def chat(request: web.Request) -> web.Response:
         await request.read()
@@ -95,7 +96,7 @@ async def measure_bomb() -> dict[str, Any]:
 
     upstream = web.Application()
     upstream.router.add_post("/api/v1/inference/run_chat_completion", chat)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mib()
     with tempfile.TemporaryDirectory() as directory:
         async with (
             AppServer(upstream) as origin,
@@ -106,12 +107,12 @@ async def measure_bomb() -> dict[str, Any]:
             async with session.post(url, json={"project_id": "ke3_xh5gai3gjkmruomu"}) as answer:
                 got = len(await answer.read())
         written = _bytes_in(directory)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mib()
     return {
         "bomb_bytes": len(bomb),
         "client_got_bytes": got,
         "cassette_bytes": written,
-        "peak_rss_growth_mib": round((peak - before) / 1024, 1),
+        "peak_rss_growth_mib": round(peak - before, 1),
     }
 
 
@@ -132,6 +133,11 @@ def _run_elsewhere(root: str, count: int, *flags: str) -> dict[str, Any]:
     return result
 
 
+def bomb_elsewhere(root: str, mib: int) -> dict[str, Any]:
+    """``measure_bomb`` in a process of its own (so the peak memory is the bomb's alone)."""
+    return _run_elsewhere(root, 0, "--bomb", "--bomb-mib", str(mib))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
@@ -139,17 +145,18 @@ def main() -> None:
     parser.add_argument("--baseline-count", type=int, default=300)
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bomb", action="store_true", help="the gzip bomb case instead")
+    parser.add_argument("--bomb-mib", type=int, default=200, help="the bomb's decoded size")
     args = parser.parse_args()
     if str(ROOT) not in sys.path and "PYTHONPATH" not in os.environ:
         sys.path.insert(0, str(ROOT))
     if args.bomb:
         if args.json_only:
-            print(json.dumps(asyncio.run(measure_bomb())))
+            print(json.dumps(asyncio.run(measure_bomb(args.bomb_mib))))
             return
         # Each in a process of its own, so peak memory is that case's alone.
-        rows = {"this": _run_elsewhere(str(ROOT), 0, "--bomb")}
+        rows = {"this": bomb_elsewhere(str(ROOT), args.bomb_mib)}
         if args.baseline:
-            rows["baseline"] = _run_elsewhere(args.baseline, 0, "--bomb")
+            rows["baseline"] = bomb_elsewhere(args.baseline, args.bomb_mib)
         for name, row in rows.items():
             print(f"{name:<10}", "  ".join(f"{k}: {v}" for k, v in row.items()))
         print(json.dumps(rows))

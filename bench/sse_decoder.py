@@ -171,6 +171,30 @@ def bench(events: int = 2000, repeats: int = 9, min_time: float = 0.1) -> dict[s
     return results
 
 
+def long_line_seconds(mib: int, chunk: int = 64 * 1024, *, baseline: bool = False) -> float:
+    """Seconds ``SSEDecoder`` takes for one ``data:`` line of ``mib`` MiB fed in ``chunk``-byte
+    pieces (the line length bound lifted). ``baseline``: the least work with those bytes
+    instead (keep the chunks, join, decode), whose time grows linearly by construction."""
+    piece = b"a" * chunk
+    count = (mib << 20) // chunk
+    started = time.perf_counter()
+    if baseline:
+        kept = [b"data: "]
+        for _ in range(count):
+            kept.append(piece)
+        data = b"".join(kept).decode("utf-8")[6:]
+    else:
+        decoder = SSEDecoder(max_line_length=(mib + 1) << 20)
+        decoder.feed(b"data: ")
+        for _ in range(count):
+            decoder.feed(piece)
+        (event,) = decoder.feed(b"\n\n")
+        data = event.data
+    seconds = time.perf_counter() - started
+    assert len(data) == mib << 20
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)

@@ -79,6 +79,30 @@ def test_header_fixer_fixes_each_request_whatever_the_chunking(
     assert not fixer.passthrough
 
 
+@settings(max_examples=150)
+@given(requests, st.lists(st.integers(1, 40), max_size=10))
+def test_header_fixer_hands_over_one_request_at_a_time(
+    reqs: list[tuple[list[tuple[bytes, bytes]], bytes]], cuts: list[int]
+) -> None:
+    """What the parser is given, feed by feed (``pieces`` when set, else what ``feed``
+    returned) never holds bytes of two requests: pipelined requests are parsed one by one."""
+    fixed = [fix_header_names(request_bytes(h, b)[: -len(b) or None]) + b for h, b in reqs]
+    starts = {sum(map(len, fixed[:i])) for i in range(len(fixed))}
+    stream = b"".join(request_bytes(h, b) for h, b in reqs)
+    fixer, units, pos = HeaderFixer(), [], 0
+    for cut in [*cuts, len(stream)]:
+        out = fixer.feed(stream[pos : pos + cut])
+        pos += cut
+        units += fixer.pieces or [out]
+        assert fixer.pieces is None or b"".join(fixer.pieces) == out
+        fixer.pieces = None  # (what the reader does)
+    assert b"".join(units) == b"".join(fixed)
+    offset = 0
+    for unit in units:
+        assert not any(offset < start < offset + len(unit) for start in starts), units
+        offset += len(unit)
+
+
 def feed_all(chunks: list[bytes]) -> bytes:
     return feed_chunks(chunks)[0]
 

@@ -67,7 +67,13 @@ class LenientProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         data = self._feed(data)
         if data:
-            self._deliver(data)
+            pieces = self._fixer.pieces
+            if pieces is None:
+                self._deliver(data)
+            else:  # pipelined requests: each parsed before the next can spoil the read
+                self._fixer.pieces = None
+                for piece in pieces:
+                    self._deliver(piece)
         elif self._fixer.refused is not None:
             self._refuse(self._fixer.refused)
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from itertools import pairwise
 
 from ..core.errors import RequestRefused
 
@@ -156,7 +157,7 @@ def _same_lines(data: bytes, lines: bytes) -> int:
 class HeaderFixer:
     """Per connection: bytes from the socket in, bytes for aiohttp's parser out."""
 
-    __slots__ = ("_body_left", "_buffer", "_passthrough", "_simple", "refused")
+    __slots__ = ("_body_left", "_buffer", "_passthrough", "_simple", "pieces", "refused")
 
     def __init__(self) -> None:
         self._buffer = b""  # an incomplete header block
@@ -165,6 +166,10 @@ class HeaderFixer:
         # The last simple head seen, its body length, and where its header lines start.
         self._simple = (b"", 0, b"")
         self.refused: str | None = None  # why the bytes are not HTTP; nothing passes after
+        # Set when what ``feed`` returned holds more than one request's bytes: the same bytes
+        # cut where each request begins, to hand to the parser one at a time (its C parser
+        # drops every request of a read that ends in a malformed one). The reader clears it.
+        self.pieces: list[bytes] | None = None
 
     @property
     def passthrough(self) -> bool:
@@ -208,6 +213,7 @@ class HeaderFixer:
         if self._buffer:
             data, self._buffer = self._buffer + data, b""
         out: list[bytes] = []
+        starts: list[int] = []  # where in out each request begins
         while data:
             if self._body_left:
                 if len(data) <= self._body_left:
@@ -223,9 +229,11 @@ class HeaderFixer:
                 self.refused = not_a_request(data)
                 if self.refused is not None:
                     self._passthrough, self._buffer = True, b""
+                    self._cut(out, starts)
                     return b"".join(out)  # what came before it, whole requests
                 if len(data) > MAX_HEAD_BYTES:
                     self._passthrough = True
+                    starts.append(len(out))
                     out.append(data)
                 else:
                     self._buffer = data
@@ -233,11 +241,13 @@ class HeaderFixer:
                 break
             if end < 0:
                 self._passthrough = True  # not a head we can frame: aiohttp decides
+                starts.append(len(out))
                 out.append(data)
                 break
             head = data[:end]
             fixed = fix_header_names(head)
             changed = changed or fixed is not head
+            starts.append(len(out))
             out.append(fixed)
             data = data[end:]
             length = _body_length(fixed)
@@ -246,7 +256,14 @@ class HeaderFixer:
                 out.append(data)
                 break
             self._body_left = length
+        self._cut(out, starts)
         return b"".join(out) if changed else original
+
+    def _cut(self, out: list[bytes], starts: list[int]) -> None:
+        """Set ``pieces`` if ``out`` holds bytes of more than one request."""
+        if len(starts) > 1 or (starts and starts[0] > 0):
+            bounds = [0, *(start for start in starts if start > 0), len(out)]
+            self.pieces = [b"".join(out[a:b]) for a, b in pairwise(bounds)]
 
     def flush(self) -> bytes:
         """At end of stream: whatever is still held back, unchanged."""
