@@ -252,8 +252,11 @@ async def sigkill(sizes: Sizes, checkout: Path) -> Row:
                 flood = asyncio.ensure_future(
                     _flood(f"http://127.0.0.1:{proxy.port}", sizes.sigkill_requests)
                 )
-                # Killed as soon as a write's temporary file is seen (or when all were sent).
-                while not _temps(tmp) and not flood.done():  # noqa: ASYNC110 (a directory: no event)
+                # Killed as soon as a write's temporary file is seen once the cassette exists
+                # (or when all were sent): a write that would replace recorded interactions.
+                # (Killed during the very first write, there is no cassette to check at all.)
+                cassette = Path(tmp) / "killed.yaml"
+                while not (cassette.exists() and _temps(tmp)) and not flood.done():  # noqa: ASYNC110 (a directory: no event)
                     await asyncio.sleep(0.001)
                 proxy.proc.kill()
                 await asyncio.to_thread(proxy.proc.wait)
