@@ -8,6 +8,7 @@ import socket
 import textwrap
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -45,7 +46,7 @@ def dead_port() -> int:
 
 
 class _Counting(http.server.SimpleHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:  # (an HTML 404, as any other web server would)
         self.hits.append(self.path)
