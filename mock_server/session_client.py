@@ -24,7 +24,7 @@ from .core.patterns import parse_match
 from .core.sessions import check_session_name
 from .core.steps import Step
 from .core.stubs import stub_data
-from .core.verify import count_problem, parse_count, report
+from .core.verify import count_problem, parse_bounds, report
 
 __all__ = ["MockSession", "SessionError", "check_mock", "session_name_for"]
 
@@ -156,14 +156,13 @@ class MockSession:
         one) and return them; else ``AssertionError`` with the report ``MockServer.verify``
         writes: what came and, for the closest misses, which predicates failed and why."""
         pattern = parse_match(match)
-        for name, value in (("times", times), ("at_least", at_least), ("at_most", at_most)):
-            parse_count(value, name)
+        parse_bounds(times, at_least, at_most)
         matched = self.find(match)
         problem = count_problem(len(matched), times=times, at_least=at_least, at_most=at_most)
         if problem is not None:
             seen = [JournalEntry.from_json(entry) for entry in self.requests]
             found = [JournalEntry.from_json(entry) for entry in matched]
-            raise AssertionError(report(seen, pattern, found, problem))
+            raise AssertionError(report(seen, pattern, found, problem, match))
         return matched
 
     @property

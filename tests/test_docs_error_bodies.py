@@ -46,6 +46,7 @@ async def test_each_error_body_a_guide_quotes_is_one_the_mock_sends() -> None:
         for _ in range(7):
             sent.append((await http_json("POST", server.url + CHAT, chat))[1])
         sent.append((await http_json("POST", server.url + CHAT, {"project_id": project}))[1])
+        sent.append((await http_json("GET", server.url + "/__admin/requests?limt=5"))[1])
     quoted = quoted_error_bodies()
     assert {"message": "Rate limit exceeded"} in quoted
     assert {"message": "Service temporarily unavailable"} in quoted
