@@ -85,10 +85,13 @@ def websim_mock_url(websim_session_server_options: dict[str, Any]) -> Iterator[s
     worker, with ``websim_session_server_options``) whose handler errors fail the run at its end."""
     external = os.environ.get(MOCK_URL_ENV)
     if external:
+        problem = None
         try:
             check_mock(external)
         except SessionError as exc:
-            pytest.fail(f"{MOCK_URL_ENV}={external!r}: {exc}", pytrace=False)
+            problem = f"{MOCK_URL_ENV}={external!r}: {exc}"
+        if problem is not None:  # (out of the except: pytest would print the SessionError too)
+            pytest.fail(problem, pytrace=False)
         yield external.rstrip("/")
         return
     with ThreadedMockServer(**websim_session_server_options) as server:
