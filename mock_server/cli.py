@@ -15,7 +15,6 @@ import re
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 from .app_server import AppServer, is_loopback_host
@@ -24,9 +23,9 @@ from .cli_args import parser
 from .core.config import (
     MockConfig,
 )
-from .core.errors import ConfigError, StubError
+from .core.errors import ConfigError
 from .server import MockServer
-from .stubfiles import read_stubs_path, watch_stub_files
+from .stubfiles import StubsFile, stubs_option
 from .web.listen import BACKLOG
 from .workers import Workers, WorkerSpec, unsupported
 
@@ -111,15 +110,17 @@ def _config_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _stub_files(command: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    """``{"stubs": [...]}`` from ``--stubs PATH`` (nothing without it); a usage error if bad."""
+def _stub_files(
+    command: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[dict[str, Any], StubsFile | None]:
+    """``{"stubs": [...]}`` from ``--stubs PATH`` (nothing without it) and the file to watch,
+    read as ``MockServer(stubs=PATH)`` reads it; a usage error if bad."""
     if args.stubs is None:
-        return {}
+        return {}, None
     try:
-        args.stubs_seen, stubs = read_stubs_path(Path(args.stubs))
-    except StubError as exc:
+        return stubs_option({"stubs": args.stubs})
+    except ConfigError as exc:
         command.error(f"argument --stubs: {exc}")
-    return {"stubs": stubs}
 
 
 def _flag(name: str) -> str:
@@ -155,14 +156,9 @@ async def _serve(
             stop.set()
 
         loop.add_reader(lifeline, parent_gone)
-    watcher = None
     server.shutdown_timeout = STOP_GRACE
     try:
-        async with server:
-            if args.stubs is not None and isinstance(server, MockServer):
-                watcher = asyncio.create_task(
-                    watch_stub_files(server.state, Path(args.stubs), args.stubs_seen)
-                )
+        async with server:  # (a MockServer watches its stubs file itself)
             if worker is None:
                 print(f"websim mock server listening on {server.url}", flush=True)
             else:
@@ -170,8 +166,6 @@ async def _serve(
             await stop.wait()
             logging.getLogger("mock_server").info("stopping")
     finally:
-        if watcher is not None:
-            watcher.cancel()
         for sig in signals:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
@@ -195,7 +189,7 @@ def _main_workers(
         command.error(why)
     if args.cassettes is not None or args.record_to is not None:
         command.error("--workers above 1 serves the generated answers, not cassettes")
-    mock_config(command, args, workers=args.workers, **_stub_files(command, args))  # once, here
+    mock_config(command, args, workers=args.workers, **_stub_files(command, args)[0])  # once, here
     workers = Workers(argv, args.workers, host=args.host, port=args.port, backlog=BACKLOG)
     try:
         workers.start()
@@ -231,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main_workers(command, args, argv)
     server = cassette_server(args)  # None: the generated answers
     if server is None:
-        extra: dict[str, Any] = _stub_files(command, args)
+        extra, stubs_file = _stub_files(command, args)
         if worker is not None:
             extra.update(workers=worker.count, worker=worker.index)
         server = MockServer(
@@ -241,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=args.log_level == "DEBUG",
             sock=None if worker is None else worker.socket(),
         )
+        server.stubs_file = stubs_file
     try:
         _run(args, _serve(args, server) if worker is None else _serve(args, server, worker))
     except OSError as exc:

@@ -4,8 +4,8 @@
 raises fails the test at teardown. ``websim_server_options``: its keywords; override it.
 
 ``websim_session``: a session of its own for each test on one mock shared by the whole run
-(``websim_mock_url``: ``$WEBSIM_MOCK_URL`` when set, e.g. a mock started as a CI service, else
-one started in a thread); tests running in parallel (``pytest -n``) never see each other's
+(``websim_mock_url``: ``$WEBSIM_MOCK_URL`` when set, e.g. a mock started as a CI service, checked
+once; else one started in a thread with ``websim_session_server_options``); tests running in parallel (``pytest -n``) never see each other's
 steps or requests. See docs/sessions.md.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from .server import MockServer
-from .session_client import MockSession, session_name_for
+from .session_client import MockSession, SessionError, check_mock, session_name_for
 from .threaded import ThreadedMockServer
 
 try:
@@ -33,6 +33,7 @@ __all__ = [
     "websim_server",
     "websim_server_options",
     "websim_session",
+    "websim_session_server_options",
 ]
 
 MOCK_URL_ENV = "WEBSIM_MOCK_URL"
@@ -71,14 +72,29 @@ async def websim_server(websim_server_options: dict[str, Any]) -> AsyncIterator[
 
 
 @pytest.fixture(scope="session")
-def websim_mock_url() -> Iterator[str]:
-    """The URL of the mock shared by the run: ``$WEBSIM_MOCK_URL``, else one started here (in
-    a thread, per xdist worker) whose handler errors fail the run at its end."""
+def websim_session_server_options() -> dict[str, Any]:
+    """Keywords for the mock ``websim_session`` shares when ``$WEBSIM_MOCK_URL`` is unset (the
+    ``MockServer`` ones, e.g. ``unmatched="404"``); override me (session-scoped)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def websim_mock_url(websim_session_server_options: dict[str, Any]) -> Iterator[str]:
+    """The URL of the mock shared by the run: ``$WEBSIM_MOCK_URL`` (checked once: a wrong one
+    fails every test with one line saying why), else one started here (in a thread, per xdist
+    worker, with ``websim_session_server_options``) whose handler errors fail the run at its end."""
     external = os.environ.get(MOCK_URL_ENV)
     if external:
+        problem = None
+        try:
+            check_mock(external)
+        except SessionError as exc:
+            problem = f"{MOCK_URL_ENV}={external!r}: {exc}"
+        if problem is not None:  # (out of the except: pytest would print the SessionError too)
+            pytest.fail(problem, pytrace=False)
         yield external.rstrip("/")
         return
-    with ThreadedMockServer() as server:
+    with ThreadedMockServer(**websim_session_server_options) as server:
         yield server.url
     server.raise_errors()
 

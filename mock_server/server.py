@@ -7,6 +7,8 @@ for tests (``script``, ``stub``, ``requests``, ``find``, ``verify``) without HTT
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -23,6 +25,7 @@ from .core.steps import Step
 from .core.stubs import stub_data
 from .core.stubset import StubSet
 from .core.verify import find, verify
+from .stubfiles import StubsFile, stubs_option, watch_stub_files
 from .web.app import FIXED_ROUTES_KEY, build_app
 from .web.internals import route_fixed_paths
 
@@ -35,7 +38,9 @@ class MockServer(AppServer):
     """A mock Websim on a local port; ``async with MockServer(seed=1) as server: server.url``.
 
     ``port=0`` (the default) picks a free port. The options are a ``MockConfig`` given first,
-    or its fields as keywords besides the ``AppServer`` ones (``seed``, ``strict_ids``, ``rate_limit``, ``chaos``, ...).
+    or its fields as keywords besides the ``AppServer`` ones (``seed``, ``strict_ids``,
+    ``rate_limit``, ``chaos``, ...); ``stubs`` may also be a stubs file or folder's path, read
+    as ``websim-mock --stubs`` reads it and reloaded while the server runs when it changes.
     ``script``, ``reset``, ``requests`` and ``errors`` work on the state directly, without HTTP.
     """
 
@@ -52,6 +57,11 @@ class MockServer(AppServer):
         sock: socket.socket | None = None,
         **options: Any,
     ) -> None:
+        # The stubs file (None: no file) watched while the server runs; the CLI sets it too.
+        self.stubs_file: StubsFile | None = None
+        if config is None:
+            options, self.stubs_file = stubs_option(options)
+        self._watcher: asyncio.Task[None] | None = None
         self.config = config_of(config, options)
         self.state = MockState(self.config)
         super().__init__(
@@ -75,6 +85,19 @@ class MockServer(AppServer):
     def _started(self) -> None:
         # Where image URLs point without a usable Host header: the one given, else where we listen.
         self.state.public_url = self.state.config.public_url or self.url
+        file = self.stubs_file
+        if file is not None:
+            watch = watch_stub_files(self.state, file.path, file.seen)
+            self._watcher = asyncio.get_running_loop().create_task(watch)
+
+    async def close(self) -> None:
+        """Stop watching the stubs file, then close as ``AppServer.close``; safe twice."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await super().close()
 
     # --- the state, without HTTP -------------------------------------------------------------
 

@@ -24,9 +24,9 @@ from .core.patterns import parse_match
 from .core.sessions import check_session_name
 from .core.steps import Step
 from .core.stubs import stub_data
-from .core.verify import count_problem, parse_count, report
+from .core.verify import count_problem, parse_bounds, report
 
-__all__ = ["MockSession", "SessionError", "session_name_for"]
+__all__ = ["MockSession", "SessionError", "check_mock", "session_name_for"]
 
 StepLike = int | str | Mapping[str, Any] | Step
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -40,6 +40,39 @@ def session_name_for(label: str) -> str:
     return f"{readable}-{uuid.uuid4().hex[:12]}"
 
 
+def _admin_headers(admin_token: str | None) -> dict[str, str]:
+    token = admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN")
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def check_mock(server_url: str, *, admin_token: str | None = None) -> None:
+    """Make sure a websim mock answers its admin API at ``server_url``; ``SessionError``
+    saying in one line what is wrong (unreachable, or something else answering) otherwise."""
+    url = server_url.rstrip("/") + "/__admin/sessions"
+    request = urllib.request.Request(url, headers=_admin_headers(admin_token))
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+            data = json.loads(response.read(1024 * 1024))
+    except urllib.error.HTTPError as exc:
+        detail = " ".join(exc.read(200).decode("utf-8", "replace").split())
+        if exc.code in (401, 403):
+            why = "set WEBSIM_MOCK_ADMIN_TOKEN to the mock's admin token"
+            raise SessionError(f"its admin API refused us ({exc.code}): {why}") from None
+        raise SessionError(
+            f"not a websim mock: GET /__admin/sessions answered {exc.code} {detail[:80]}"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SessionError(f"unreachable ({reason})") from None
+    except ValueError:
+        raise SessionError("not a websim mock: GET /__admin/sessions is not JSON") from None
+    if not (isinstance(data, dict) and "sessions" in data):
+        raise SessionError("not a websim mock: GET /__admin/sessions has no sessions") from None
+
+
 class MockSession:
     """One session on the mock at ``server_url``: ``url`` is its base URL.
 
@@ -51,10 +84,7 @@ class MockSession:
         self.name = check_session_name(name)
         self.server_url = server_url.rstrip("/")
         self.url = f"{self.server_url}/sessions/{name}"
-        token = admin_token or os.environ.get("WEBSIM_MOCK_ADMIN_TOKEN")
-        self._headers = {"Content-Type": "application/json"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+        self._headers = _admin_headers(admin_token)
 
     def _call(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -126,14 +156,13 @@ class MockSession:
         one) and return them; else ``AssertionError`` with the report ``MockServer.verify``
         writes: what came and, for the closest misses, which predicates failed and why."""
         pattern = parse_match(match)
-        for name, value in (("times", times), ("at_least", at_least), ("at_most", at_most)):
-            parse_count(value, name)
+        parse_bounds(times, at_least, at_most)
         matched = self.find(match)
         problem = count_problem(len(matched), times=times, at_least=at_least, at_most=at_most)
         if problem is not None:
             seen = [JournalEntry.from_json(entry) for entry in self.requests]
             found = [JournalEntry.from_json(entry) for entry in matched]
-            raise AssertionError(report(seen, pattern, found, problem))
+            raise AssertionError(report(seen, pattern, found, problem, match))
         return matched
 
     @property

@@ -1,5 +1,7 @@
-"""Stub files: ``websim-mock --stubs PATH`` reads a YAML or JSON file, or a folder of them, and
-reloads the whole set when one changes (a broken file keeps the set in force).
+"""Stub files: ``websim-mock --stubs PATH`` and ``MockServer(stubs=PATH)`` (so also
+``ThreadedMockServer`` and the pytest fixtures' options) read a YAML or JSON file, or a folder of
+them, through ``stubs_option``, and the server reloads the whole set when one changes (a broken
+file keeps the set in force).
 
 Watching is a cheap poll of the files' sizes and modification times on the event loop.
 """
@@ -9,22 +11,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .core.errors import StubError
+from .core.errors import ConfigError, StubError
 from .core.state import MockState
 from .core.stubs import parse_stubs
 
 __all__ = [
     "MAX_STUB_FILE_BYTES",
+    "POLL_SECONDS",
     "Snapshot",
+    "StubsFile",
     "load_stub_files",
     "read_stub_files",
     "read_stubs_path",
     "snapshot",
+    "stubs_option",
     "watch_stub_files",
 ]
 
@@ -32,6 +40,7 @@ logger = logging.getLogger("mock_server.stubs")
 
 MAX_STUB_FILE_BYTES = 16 * 1024 * 1024
 _SUFFIXES = (".yaml", ".yml", ".json")
+POLL_SECONDS = 1.0  # how often a server looks whether its stubs file changed
 Snapshot = tuple[tuple[str, int, int], ...]
 
 
@@ -83,18 +92,42 @@ def read_stubs_path(path: Path) -> tuple[Snapshot, list[Any]]:
     return seen, read_stub_files(path)
 
 
+@dataclass(frozen=True)
+class StubsFile:
+    """A stubs file (or folder) as it was read: the server watching it reloads it on change."""
+
+    path: Path
+    seen: Snapshot
+
+
+def stubs_option(options: Mapping[str, Any]) -> tuple[dict[str, Any], StubsFile | None]:
+    """``options`` with a ``stubs`` path (``str`` or ``os.PathLike``) replaced by the stubs it
+    holds, and the file to watch; other ``stubs`` values pass as they are (``MockConfig``
+    checks them). ``ConfigError`` naming the file (and the bad stub) when it cannot be used."""
+    given = options.get("stubs")
+    if not isinstance(given, (str, os.PathLike)):
+        return dict(options), None
+    path = Path(given)
+    try:
+        seen, stubs = read_stubs_path(path)
+    except StubError as exc:
+        raise ConfigError(exc.field, exc.problem) from None
+    return {**options, "stubs": stubs}, StubsFile(path, seen)
+
+
 def load_stub_files(state: MockState, path: Path) -> int:
     """Replace the state's stubs with those in ``path``, whole or not at all; returns how many."""
     return len(state.load_stubs(read_stub_files(path)))
 
 
 async def watch_stub_files(
-    state: MockState, path: Path, seen: Snapshot, interval: float = 1.0
+    state: MockState, path: Path, seen: Snapshot, interval: float | None = None
 ) -> None:
     """Reload ``path`` into ``state`` whenever its files differ from ``seen`` (the
-    ``snapshot`` taken before they were last read), until cancelled."""
+    ``snapshot`` taken before they were last read), every ``interval`` seconds (default
+    ``POLL_SECONDS``) until cancelled."""
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(POLL_SECONDS if interval is None else interval)
         now = snapshot(path)
         if now == seen:
             continue

@@ -70,6 +70,25 @@ def run(pytester: pytest.Pytester, mode: str = "auto", *args: str) -> pytest.Run
     return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", *args)
 
 
+def run_with_the_documented_settings(
+    pytester: pytest.Pytester, page: str, title: str, *args: str
+) -> pytest.RunResult:
+    """Run with the pytest settings a page shows (its ``toml`` block), warnings as errors: a
+    deprecation warning the user would see fails the run."""
+    [settings] = re.findall(r"```toml\n(.*?)```", page_section(page, title), re.S)
+    pytester.makefile(".toml", pyproject=settings + 'filterwarnings = ["error"]\n')
+    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", *args)
+
+
+def test_the_settings_the_fixture_docs_show_run_without_a_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_downstream=DOWNSTREAM)
+    run_with_the_documented_settings(pytester, "docs/sessions.md", "In pytest").assert_outcomes(
+        passed=4
+    )
+
+
 def test_fixture_works_out_of_the_box(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_downstream=DOWNSTREAM)
     result = run(pytester)
@@ -263,7 +282,9 @@ def test_the_stubs_guide_examples_pass(pytester: pytest.Pytester, index: int) ->
     ]
     assert len(examples) == 3
     pytester.makepyfile(**{f"test_guide_stubs_{index}": examples[index]})
-    result = run(pytester)
+    result = run_with_the_documented_settings(
+        pytester, "docs/stubs.md", "Examples: three apps tested with stubs"
+    )
     result.assert_outcomes(passed=examples[index].count("\nasync def test_"))
 
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 import mock_server.cli as cli
-from mock_server.core.errors import StubError
+from mock_server import stubfiles
+from mock_server.core.config import MockConfig
+from mock_server.core.errors import ConfigError, StubError
 from mock_server.core.state import MockState
+from mock_server.server import MockServer
 from mock_server.stubfiles import load_stub_files, read_stub_files, snapshot, watch_stub_files
+from mock_server.threaded import ThreadedMockServer
 
 SPAM = """\
 - name: spam
@@ -97,3 +103,57 @@ def test_the_cli_refuses_a_bad_stubs_file(
     with pytest.raises(SystemExit):
         cli.main(["--stubs", str(tmp_path / "missing.yaml")])
     assert "argument --stubs: invalid stubs: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("as_path", [str, Path], ids=["str", "Path"])
+async def test_mock_server_takes_a_stubs_file_path_and_reloads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_path: type
+) -> None:
+    monkeypatch.setattr(stubfiles, "POLL_SECONDS", 0.01)
+    path = tmp_path / "stubs.yaml"
+    path.write_text(SPAM)
+    async with MockServer(stubs=as_path(path)) as server:
+        assert server.config.stubs == [yaml.safe_load(SPAM)[0]]
+        assert names(server.state) == ["spam"]
+        path.write_text(SPAM.replace("spam", "ham"))
+        os.utime(path, ns=(1, 1))
+        await until(lambda: names(server.state) == ["ham"])
+    assert server._watcher is None  # closed with the server
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "- {match: {last_user_message: {regex: '('}}, respond: {}}",
+            "invalid stubs.yaml[0].match.last_user_message.regex",
+        ),
+        (None, "invalid stubs: no such file or folder"),
+    ],
+)
+def test_mock_server_refuses_a_bad_stubs_file_as_the_cli_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, message: str
+) -> None:
+    path = tmp_path / "stubs.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        MockServer(stubs=str(path))
+    with pytest.raises(SystemExit):
+        cli.main(["--stubs", str(path)])
+    assert f"argument --stubs: {caught.value}" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ThreadedMockServer(stubs=path).start()
+
+
+def test_the_threaded_server_reads_a_stubs_path(tmp_path: Path) -> None:
+    path = tmp_path / "stubs.yaml"
+    path.write_text(SPAM)
+    with ThreadedMockServer(stubs=path) as server:
+        assert server.server is not None
+        assert names(server.server.state) == ["spam"]
+
+
+def test_mock_config_says_where_a_path_is_read() -> None:
+    with pytest.raises(ConfigError, match=r"MockServer\(stubs=PATH\)"):
+        MockConfig(stubs="tests/stubs.yaml")

@@ -12,7 +12,15 @@ from mock_server.core.errors import FieldError
 from mock_server.core.journal import Journal, JournalEntry
 from mock_server.core.matching import Not
 from mock_server.core.patterns import parse_match
-from mock_server.core.verify import count_problem, entry_facts, find, parse_count, report
+from mock_server.core.verify import (
+    count_problem,
+    entry_facts,
+    find,
+    parse_bounds,
+    parse_count,
+    report,
+    verify,
+)
 
 WORDS = st.sampled_from(["hello", "weather in Paris", "unsubscribe me", "retry me"])
 
@@ -113,3 +121,43 @@ def test_the_report_lists_matches_and_the_closest_misses_with_why() -> None:
     assert text.count("closest: #") == 3
     assert "last_user_message: expected" in text
     assert "came 'weather in Paris'" in text
+
+
+@pytest.mark.parametrize(
+    ("bounds", "field", "says"),
+    [
+        ({"at_least": 3, "at_most": 1}, "at_least", "is 3, above at_most=1"),
+        ({"times": 2, "at_most": 1}, "times", "is 2, outside at_most=1"),
+        ({"times": 0, "at_least": 1}, "times", "is 0, outside at_least=1"),
+    ],
+)
+def test_bounds_no_count_can_meet_are_refused_naming_them(
+    bounds: dict[str, int], field: str, says: str
+) -> None:
+    with pytest.raises(FieldError, match=says) as caught:
+        verify(journal_of(["a", "b"]), {}, **bounds)
+    assert caught.value.field == field
+
+
+@given(st.none() | st.integers(0, 5), st.none() | st.integers(0, 5), st.none() | st.integers(0, 5))
+def test_bounds_are_refused_exactly_when_no_count_meets_them(
+    times: int | None, at_least: int | None, at_most: int | None
+) -> None:
+    bounds = {"times": times, "at_least": at_least, "at_most": at_most}
+    some_count_passes = any(count_problem(n, **bounds) is None for n in range(12))
+    try:
+        parse_bounds(**bounds)
+    except FieldError:
+        assert not some_count_passes
+    else:
+        assert some_count_passes
+
+
+def test_the_report_shows_the_match_as_given() -> None:
+    with pytest.raises(AssertionError) as caught:
+        verify(journal_of(["a"]), {}, times=2)
+    assert "request(s) matching {};" in str(caught.value)
+    weather = {"last_user_message": {"contains": "weather"}}
+    with pytest.raises(AssertionError) as caught:
+        verify(journal_of(["a"]), weather)
+    assert f"matching {json.dumps(weather)};" in str(caught.value)

@@ -191,3 +191,51 @@ async def test_pages_give_each_bodys_json_exactly(server: MockServer) -> None:
     assert page["requests"] == [e.to_json() for e in server.journal]
     _, found = await call("POST", server.url + "/__admin/requests/find", {})
     assert [e["json"] for e in found["requests"]] == [exact, chat("sixteen \ud800")]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "named"),
+    [
+        ("/__admin/requests", "limt=5", "limt"),
+        ("/__admin/requests", "limit=5&sorce=stub&x=1", "sorce, x"),
+        ("/__admin/requests/unmatched", "endpoint=chat", "endpoint"),
+        ("/__admin/scenarios", "limits=2", "limits"),
+        ("/__admin/stubs", "id=1", "id"),
+        ("/__admin/sessions", "name=a", "name"),
+        ("/sessions/s1/__admin/requests", "limt=5", "limt"),
+    ],
+)
+async def test_an_unknown_query_parameter_on_an_admin_read_is_a_400_naming_it(
+    server: MockServer, path: str, query: str, named: str
+) -> None:
+    await call("POST", server.url + "/sessions/s1/__admin/reset")
+    status, error = await call("GET", f"{server.url}{path}?{query}")
+    assert status == 400
+    assert error["field"] == named
+    assert "unknown query parameter" in error["message"]
+
+
+async def test_the_documented_query_parameters_are_still_taken(server: MockServer) -> None:
+    await call("POST", server.url + "/sessions/s1/__admin/reset")
+    for path in (
+        "/__admin/requests?since=0&limit=5&endpoint=chat&source=stub",
+        "/__admin/requests/unmatched?since=0&limit=5",
+        "/__admin/scenarios?since=0&limit=5",
+        "/__admin/stubs",
+        "/__admin/sessions",
+        "/__admin/sessions/s1",
+        "/sessions/s1/__admin/requests?limit=5",
+    ):
+        assert (await call("GET", server.url + path))[0] == 200, path
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+async def test_an_empty_find_or_count_body_means_every_request(
+    server: MockServer, body: bytes
+) -> None:
+    await call("POST", server.url + CHAT_PATH, chat("hello"))
+    async with aiohttp.ClientSession() as http:
+        for path, key in (("count", "count"), ("find", "count")):
+            async with http.post(f"{server.url}/__admin/requests/{path}", data=body) as response:
+                assert response.status == 200
+                assert (await response.json())[key] == 1

@@ -43,7 +43,7 @@ async def test_prefix_and_header_reach_the_same_session(base: str) -> None:
     assert await call("POST", base + "/sessions/t1" + CHAT_PATH, CHAT) == (200, {"content": "one"})
     status, _ = await call("POST", base + CHAT_PATH, CHAT, {SESSION_HEADER: "t1"})
     assert status == 503
-    status, journal = await call("GET", base + "/sessions/t1/__admin/requests?x=1")
+    status, journal = await call("GET", base + "/sessions/t1/__admin/requests?limit=10")
     assert status == 200
     assert [(e["session"], e["response"]["status"]) for e in journal["requests"]] == [
         ("t1", 200),

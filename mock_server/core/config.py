@@ -142,6 +142,12 @@ class MockConfig:
             raise ConfigError(
                 "unmatched", f"must be 'generate' or '404', not {self.unmatched!r:.40}"
             )
+        if isinstance(self.stubs, str) or hasattr(self.stubs, "__fspath__"):
+            raise ConfigError(
+                "stubs",
+                "a stubs file's path is read by MockServer(stubs=PATH) and websim-mock --stubs "
+                "PATH; MockConfig takes the stubs themselves",
+            )
         if self.stubs is not None:
             try:
                 parse_stubs(self.stubs)

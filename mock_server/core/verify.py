@@ -23,6 +23,7 @@ __all__ = [
     "count_problem",
     "entry_facts",
     "find",
+    "parse_bounds",
     "parse_count",
     "report",
     "verify",
@@ -89,6 +90,26 @@ def parse_count(value: object, name: str) -> int | None:
     return value
 
 
+def parse_bounds(
+    times: object = None, at_least: object = None, at_most: object = None
+) -> tuple[int | None, int | None, int | None]:
+    """``times``, ``at_least`` and ``at_most`` checked as counts and together: bounds that no
+    count can meet (``at_least=3, at_most=1``) are a ``FieldError`` naming them, since a
+    verification that can never pass is a mistake in the test, not in the app."""
+    exact = parse_count(times, "times")
+    low = parse_count(at_least, "at_least")
+    high = parse_count(at_most, "at_most")
+    if low is not None and high is not None and low > high:
+        raise FieldError("at_least", f"is {low}, above at_most={high}: no count can pass")
+    for name, bound, ok in (
+        ("at_least", low, exact is None or low is None or exact >= low),
+        ("at_most", high, exact is None or high is None or exact <= high),
+    ):
+        if not ok:
+            raise FieldError("times", f"is {exact}, outside {name}={bound}: no count can pass")
+    return exact, low, high
+
+
 def count_problem(
     count: int, *, times: int | None = None, at_least: int | None = None, at_most: int | None = None
 ) -> str | None:
@@ -125,9 +146,12 @@ def report(
     pattern: Predicate,
     matched: Sequence[JournalEntry],
     problem: str,
+    match: Mapping[str, Any] | None = None,
 ) -> str:
-    """The message of a failed verification: the count, the matches, the closest misses."""
-    wanted = json.dumps(pattern.to_json(), ensure_ascii=False)
+    """The message of a failed verification: the count, the matches, the closest misses.
+    The pattern is shown as the user wrote it (``match``) when given, else in its own form."""
+    shown = pattern.to_json() if match is None else match
+    wanted = json.dumps(shown, ensure_ascii=False, default=str)
     lines = [
         f"{problem} request(s) matching {wanted}; {len(matched)} of the {len(entries)}"
         " journaled request(s) matched"
@@ -158,11 +182,14 @@ def verify(
     """The entries ``match`` selects, when their count meets the bounds (none given: at least
     one); else ``AssertionError`` with ``report``'s message. A bad match or bound is a
     ``FieldError`` naming it, before anything is counted."""
-    pattern = parse_match(match) if isinstance(match, Mapping) else match
-    for name, value in (("times", times), ("at_least", at_least), ("at_most", at_most)):
-        parse_count(value, name)
+    given: Mapping[str, Any] | None = None
+    if isinstance(match, Mapping):
+        given, pattern = match, parse_match(match)
+    else:
+        pattern = match
+    parse_bounds(times, at_least, at_most)
     matched = find(entries, pattern)
     problem = count_problem(len(matched), times=times, at_least=at_least, at_most=at_most)
     if problem is not None:
-        raise AssertionError(report(entries, pattern, matched, problem))
+        raise AssertionError(report(entries, pattern, matched, problem, given))
     return matched

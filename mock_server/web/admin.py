@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +70,15 @@ def _refusal_for_remote(request: web.Request, config: MockConfig) -> web.Respons
     return response
 
 
+def _check_query(request: web.Request, known: Collection[str]) -> None:
+    unknown = sorted({name for name in request.query if name not in known})
+    if unknown:
+        names = ", ".join(name[:40] for name in unknown[:5])
+        which = f"(known: {', '.join(known)})" if known else "(it takes none)"
+        plural = "s" if len(unknown) > 1 else ""
+        raise RequestRefused(names, f"unknown query parameter{plural} {which}")
+
+
 class Admin:
     """The admin handlers of one app, over its state."""
 
@@ -77,13 +86,17 @@ class Admin:
         self.state = state
         self.config = state.config
 
-    def guard(self, handler: Handler) -> Handler:
-        """``handler`` for the clients allowed in; a 401/403 for the others."""
+    def guard(self, handler: Handler, query: Collection[str] | None = ()) -> Handler:
+        """``handler`` for the clients allowed in (a 401/403 for the others), and for the
+        ``query`` parameters it knows (a 400 naming the others; None: not checked), so a typo
+        such as ``?limt=5`` is refused rather than silently ignored, as unknown body keys are."""
 
         async def guarded(request: web.Request, note: Note) -> web.StreamResponse:
             refused = _refusal_for_remote(request, self.config)
             if refused is not None:
                 return refused  # (admin requests are not journaled)
+            if query is not None:
+                _check_query(request, query)
             return await handler(request, note)
 
         return guarded
@@ -118,9 +131,12 @@ class Admin:
         self._used(note).reset(self.state.journal.last_id)
         return json_response(200, json.dumps({"reset": True, "session": note.session}).encode())
 
-    async def json_body(self, request: web.Request, note: Note) -> object:
-        """The request's body as JSON; a 400 (``RequestRefused``) when it is not."""
+    async def json_body(self, request: web.Request, note: Note, *, empty: object = None) -> object:
+        """The request's body as JSON; a 400 (``RequestRefused``) when it is not. ``empty``
+        (when not None): what an empty body means, for bodies whose every key is optional."""
         body = await read_body(request, note, self.config.max_body_bytes)
+        if empty is not None and not body.strip():
+            return empty
         try:
             return parse_json_strictly(body)
         except ValueError as exc:

@@ -83,7 +83,7 @@ class JournalAdmin:
 
     async def _query(self, request: web.Request, note: Note) -> tuple[Predicate, int, int]:
         """The pattern, ``since`` and ``limit`` of a find or count body (400 naming a bad one)."""
-        data = await self.admin.json_body(request, note)
+        data = await self.admin.json_body(request, note, empty={})  # every key is optional
         if not isinstance(data, Mapping):
             raise RequestRefused(
                 "body", "must be a JSON object with 'match' (and 'limit', 'since')"

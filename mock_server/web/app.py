@@ -93,23 +93,25 @@ def _in_session(route: Route) -> Route:
 def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> None:
     guard = admin.guard
     journal = JournalAdmin(admin)
-    for method, path, handler in (
-        ("GET", "/__admin/requests", journal.requests),
-        ("POST", "/__admin/requests/find", journal.find),
-        ("POST", "/__admin/requests/count", journal.count),
-        ("GET", "/__admin/requests/unmatched", journal.unmatched),
-        ("POST", "/__admin/reset", admin.reset),
-        ("POST", "/__admin/scenarios", admin.add_scenario),
-        ("GET", "/__admin/scenarios", admin.scenarios),
-        ("GET", "/__admin/sessions", admin.sessions),
-        ("GET", "/__admin/sessions/{name}", admin.session),
-        ("DELETE", "/__admin/sessions/{name}", admin.end_session),
-        ("POST", "/__admin/stubs", admin.add_stubs),
-        ("GET", "/__admin/stubs", admin.stubs),
-        ("DELETE", "/__admin/stubs", admin.clear_stubs),
-        ("DELETE", "/__admin/stubs/{id}", admin.delete_stub),
+    page = ("since", "limit")
+    for method, path, handler, query in (
+        ("GET", "/__admin/requests", journal.requests, (*page, "endpoint", "source")),
+        ("POST", "/__admin/requests/find", journal.find, ()),
+        ("POST", "/__admin/requests/count", journal.count, ()),
+        ("GET", "/__admin/requests/unmatched", journal.unmatched, page),
+        ("POST", "/__admin/reset", admin.reset, ()),
+        ("POST", "/__admin/scenarios", admin.add_scenario, ()),
+        ("GET", "/__admin/scenarios", admin.scenarios, page),
+        ("GET", "/__admin/sessions", admin.sessions, ()),
+        ("GET", "/__admin/sessions/{name}", admin.session, ()),
+        ("DELETE", "/__admin/sessions/{name}", admin.end_session, ()),
+        ("POST", "/__admin/stubs", admin.add_stubs, ()),
+        ("GET", "/__admin/stubs", admin.stubs, ()),
+        ("DELETE", "/__admin/stubs", admin.clear_stubs, ()),
+        ("DELETE", "/__admin/stubs/{id}", admin.delete_stub, ()),
     ):
-        add(method, path, guard(handler if one_state else admin.one_worker_only), journal=False)
+        chosen = handler if one_state else admin.one_worker_only
+        add(method, path, guard(chosen, query), journal=False)
     for path, allowed in (
         ("/__admin/requests", "GET, HEAD"),
         ("/__admin/requests/find", "POST"),
@@ -122,7 +124,7 @@ def _add_admin(add: Any, admin: Admin, routes: Routes, *, one_state: bool) -> No
         ("/__admin/stubs", "GET, HEAD, POST, DELETE"),
         ("/__admin/stubs/{id}", "DELETE"),
     ):
-        add("*", path, guard(routes.method_not_allowed(allowed)), journal=False)
+        add("*", path, guard(routes.method_not_allowed(allowed), None), journal=False)
 
 
 def create_app(config: MockConfig | None = None, /, **options: Any) -> web.Application:

@@ -113,8 +113,8 @@ _WHO = {
     403: "called from a non-loopback address (this server has no --admin-token)",
 }
 _BAD_MATCH = (
-    "invalid JSON, an unknown key, a match that is not valid (the field names where), or a"
-    " limit or since that is not an integer in range"
+    "invalid JSON, an unknown key, a match that is not valid (the field names where), a"
+    " limit or since that is not an integer in range, or a query parameter (it takes none)"
 )
 
 
@@ -171,10 +171,17 @@ _PARAMETERS: dict[str, list[dict[str, Any]]] = {
     "unmatched": _page(UNMATCHED_PAGE, MAX_UNMATCHED_PAGE),
     "delete_stub": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
 }
+_UNKNOWN_QUERY = "a query parameter it does not take (the field names it)"
 _REFUSALS: dict[str, dict[str, Any]] = {
-    "get_requests": {"400": error_answer("since, limit, endpoint or source is not valid")},
-    "scenarios": {"400": error_answer("since or limit is not an integer in range")},
-    "unmatched": {"400": error_answer("since or limit is not an integer in range")},
+    "get_requests": {
+        "400": error_answer(f"since, limit, endpoint or source is not valid, or {_UNKNOWN_QUERY}")
+    },
+    "scenarios": {
+        "400": error_answer(f"since or limit is not an integer in range, or {_UNKNOWN_QUERY}")
+    },
+    "unmatched": {
+        "400": error_answer(f"since or limit is not an integer in range, or {_UNKNOWN_QUERY}")
+    },
     "delete_stub": {"404": error_answer("no stub has this id")},
 }
 
@@ -187,13 +194,16 @@ def _responses(facts: DocFacts, name: str) -> dict[str, Any]:
             f"this server runs --workers {facts.workers}: scripted scenarios and"
             " the journal need --workers 1"
         )
-        return {"409": error_answer(message)}
+        return {"400": error_answer(_UNKNOWN_QUERY), "409": error_answer(message)}
     if name in ("find", "count"):
         return {"200": answer, **body_errors(facts, _BAD_MATCH)}
     if name in _BODIES:
-        bad = "invalid JSON, an unknown key, or a bad step or stub (the field names which)"
+        bad = (
+            "invalid JSON, an unknown key, a bad step or stub (the field names which), or a"
+            " query parameter (it takes none)"
+        )
         return {"200": answer, **body_errors(facts, bad)}
-    return {"200": answer, **_REFUSALS.get(name, {})}
+    return {"200": answer, "400": error_answer(_UNKNOWN_QUERY), **_REFUSALS.get(name, {})}
 
 
 def _admin(facts: DocFacts, name: str) -> dict[str, Any]:
@@ -205,6 +215,9 @@ def _admin(facts: DocFacts, name: str) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary}
     if name in _BODIES:
         operation["requestBody"] = _body(_BODIES[name]())
+    if name in ("find", "count"):  # every key is optional: an empty body means {}
+        operation["requestBody"]["required"] = False
+        operation["requestBody"]["description"] = "Every key is optional; an empty body is {}"
     if name in _PARAMETERS:
         operation["parameters"] = _PARAMETERS[name]
     responses = _responses(facts, name)

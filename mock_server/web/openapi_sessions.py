@@ -43,7 +43,7 @@ def session_admin_paths(workers: int, admin_refusal: int | None) -> dict[str, An
     with ``workers`` whose admin API refuses with ``admin_refusal`` (401, 403 or None) says."""
     name = {"name": "name", "in": "path", "required": True, "schema": _NAME_SCHEMA}
     refused = {
-        "400": error_answer("not a session name"),
+        "400": error_answer("not a session name, or a query parameter (these take none)"),
         "404": error_answer("no live session of that name"),
     }
     if admin_refusal == 401:
