@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -64,13 +63,13 @@ async def _record(base: str, folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A downstream project's tests/cassettes: tipster's own, and one recorded per body form."""
     cassettes = tmp_path_factory.mktemp("app") / "tests" / "cassettes"
     shutil.copytree(DOWNSTREAM_CASSETTES, cassettes)
     with ThreadedMockServer() as server:
         asyncio.run(_record(server.url, cassettes / "test_app"))
-    yield cassettes
+    return cassettes
 
 
 def test_the_recorded_forms_are_what_vcrpy_stores(project: Path) -> None:
