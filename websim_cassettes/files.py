@@ -343,11 +343,9 @@ def remove_stale_temps(
 
 
 def cassette_paths(directory: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
-    """The cassette files (``*.yaml``, ``*.yml``) under a directory, sorted; hidden files and
-    folders are skipped, and symbolic links to folders are not followed.
-
-    Recursive by default: pytest-recording keeps one folder per test module
-    (``tests/cassettes/<module>/<test>.yaml``), so a user's cassette folder is a tree.
+    """The cassette files (``*.yaml``, ``*.yml``) under a directory, sorted; hidden ones skipped,
+    links to folders not followed. Recursive by default: pytest-recording keeps one folder per
+    test module (``tests/cassettes/<module>/<test>.yaml``), so a user's cassette folder is a tree.
     """
     root = Path(directory)
     found: list[Path] = []
