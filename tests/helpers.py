@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 # The repository's committed cassettes, wherever pytest is started from.
 COMMITTED_CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+# A downstream project's cassettes as pytest-recording lays them out (<module>/<test>.yaml), written
+# by vcrpy through websim_cassettes.pytest_plugin: a json= body stored as a YAML mapping.
+DOWNSTREAM_CASSETTES = (
+    Path(__file__).resolve().parent.parent / "examples" / "downstream-app" / "tests" / "cassettes"
+)
 HELLO = [{"role": "user", "content": "Hello there, how are you doing today, my friend?"}]
 PROMPT = "A cat in space"
 

@@ -126,7 +126,7 @@ def test_what_the_proxy_writes_passes_the_checker_and_holds_no_planted_secret(
         log = CassetteLog(path, BLOCK)
         log.add(interaction)
         path.write_text(log.text(), encoding="utf-8")
-        assert [f.line() for f in check_file(path)] == []
+        assert [f.line() for f in check_file(path, require_provenance=True)] == []
         text = path.read_text(encoding="utf-8")
         joined = stream_text(load_cassette(path).interactions[0].response.body) or ""
     for value in planted:

@@ -43,16 +43,17 @@ def _plant(tmp_path: Path, source: str, change: object) -> Path:
 
 
 def test_committed_cassettes_are_clean(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(COMMITTED)]) == 0
+    # The harness's own cassettes must each say what they were recorded against.
+    assert main(["check", "--require-provenance", str(COMMITTED)]) == 0
     assert capsys.readouterr().out == ""
     # websim_core's client recorded them, so their IDs are canonical: clean when strict too.
-    assert main(["check", "--strict-ids", str(COMMITTED)]) == 0
+    assert main(["check", "--require-provenance", "--strict-ids", str(COMMITTED)]) == 0
     assert capsys.readouterr().out == ""
 
 
 def test_the_command_runs_as_a_module() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "websim_cassettes", "check", str(COMMITTED)],
+        [sys.executable, "-m", "websim_cassettes", "check", "--require-provenance", str(COMMITTED)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -209,15 +210,18 @@ def test_missing_provenance_and_unloadable_files(tmp_path: Path) -> None:
     (tmp_path / "bare.yaml").write_text(dump_cassette(cassette.interactions), encoding="utf-8")
     (tmp_path / "broken.yaml").write_text("interactions: [\n", encoding="utf-8")
     (tmp_path / "old.yaml").write_text("- request: {}\n", encoding="utf-8")
-    lines = sorted(f.line() for f in check_directory(tmp_path))
+    lines = sorted(f.line() for f in check_directory(tmp_path, require_provenance=True))
     assert lines[0].startswith(f"{tmp_path}/bare.yaml:-: no provenance")
     assert lines[1].startswith(f"{tmp_path}/broken.yaml:-: vcrpy cannot load it: ")
     assert lines[2].startswith(f"{tmp_path}/old.yaml:-: vcrpy cannot load it: ValueError")
+    # Without the requirement, a cassette without provenance (plain vcrpy's) is judged on its
+    # interactions alone: the bare copy of a clean cassette is clean.
+    assert check_file(tmp_path / "bare.yaml") == []
 
 
 def test_empty_directory_is_a_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(tmp_path)]) == 1
-    assert capsys.readouterr().out == f"{tmp_path}:-: no cassettes (*.yaml) here\n"
+    assert capsys.readouterr().out == f"{tmp_path}:-: no cassettes (*.yaml, *.yml) here or below\n"
 
 
 # --- any vcrpy user can load them ---------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from websim_cassettes import check_file, load_cassette
-from websim_cassettes.files import MAX_ALIAS_NODES, CassetteLoadError
+from websim_cassettes.files import MAX_ALIAS_NODES, CassetteLoadError, cassette_paths
 
 TAIL = (
     "interactions:\n"
@@ -42,3 +42,15 @@ def test_a_few_aliases_still_load(tmp_path: Path) -> None:
     assert MAX_ALIAS_NODES > 9**3
     (item,) = load_cassette(path).interactions
     assert item.response.status == 200
+
+
+def test_cassette_folders_are_searched_recursively_skipping_hidden_ones(tmp_path: Path) -> None:
+    # pytest-recording's layout: tests/cassettes/<module>/<test>.yaml.
+    for name in ("top.yaml", "test_a/one.yaml", "test_a/deep/two.yml", ".hidden/no.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("interactions: []\n", encoding="utf-8")
+    (tmp_path / "test_a" / ".one.yaml.abcd1234.tmp").write_text("", encoding="utf-8")
+    (tmp_path / "test_a" / "notes.txt").write_text("", encoding="utf-8")
+    found = [p.relative_to(tmp_path).as_posix() for p in cassette_paths(tmp_path)]
+    assert found == ["test_a/deep/two.yml", "test_a/one.yaml", "top.yaml"]
+    assert cassette_paths(tmp_path, recursive=False) == [tmp_path / "top.yaml"]

@@ -89,10 +89,13 @@ def test_a_miss_names_the_closest_requests_and_their_differences(committed: Repl
     )
     assert isinstance(miss, Miss)
     payload = miss.to_json("POST", CHAT_PATH)
+    # The mock's flat error shape ({"message", "field"}), plus the near misses.
+    assert set(payload) == {"message", "field", "closest"}
     assert (
-        payload["error"]
+        payload["message"]
         == f"no recorded interaction matches POST {CHAT_PATH}: nothing recorded for it"
     )
+    assert payload["field"] == "body"
     closest = payload["closest"]
     assert 1 <= len(closest) <= 3
     assert closest[0]["cassette"] == "chat_basic.yaml"
@@ -104,6 +107,7 @@ def test_a_miss_names_the_closest_requests_and_their_differences(committed: Repl
 def test_a_miss_on_another_path_names_the_paths(committed: ReplayIndex) -> None:
     miss = committed.lookup("GET", "/v1/models", b"")
     assert isinstance(miss, Miss)
+    assert miss.to_json("GET", "/v1/models")["field"] == "path"
     differences = [d for c in miss.closest for d in c["differences"]]
     assert "method: GET here, POST recorded" in differences
     assert f"path: /v1/models here, {CHAT_PATH} recorded" in differences

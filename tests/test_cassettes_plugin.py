@@ -5,6 +5,7 @@ cassette; ``--block-network`` keeps the network out; without pytest-recording, o
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -13,7 +14,8 @@ import yaml  # noqa: F401
 from helpers import COMMITTED_CASSETTES
 
 from mock_server import ThreadedMockServer
-from websim_cassettes import CASSETTE_DIR_ENV
+from websim_cassettes import CASSETTE_DIR_ENV, Hit, ReplayIndex, check_directory
+from websim_core.routing import CHAT_PATH
 
 # runpytest_inprocess drops the modules an inner run imported; PyYAML re-imported over its
 # cached C extension then fails to resolve tags. Importing them here keeps them loaded.
@@ -197,6 +199,16 @@ def test_a_json_body_recorded_against_the_mock_replays_for_the_live_host(
         plain_project.runpytest_inprocess("--record-mode=once").assert_outcomes(passed=1)
     cassette = plain_project.path / "tests" / "cassettes" / "test_tip" / "test_tip.yaml"
     assert cassette.is_file()
+    # The harness's tools outside pytest read what the plugin wrote (json= stored as YAML), in
+    # pytest-recording's folders: the checker finds nothing, the replay index answers it.
+    folder = plain_project.path / "tests" / "cassettes"
+    assert check_directory(folder) == []
+    sent = {
+        "project_id": "xyz_fedcba9876543210",
+        "messages": [{"role": "user", "content": "a tip"}],
+    }
+    found = ReplayIndex.from_directory(folder).lookup("POST", CHAT_PATH, json.dumps(sent))
+    assert isinstance(found, Hit)
     monkeypatch.setenv("BASE", "https://websim.ai")
     monkeypatch.setenv("PID", "xyz_fedcba9876543210")
     for sent_as in ("json", "bytes", "text"):

@@ -38,7 +38,7 @@ async def test_record_check_drift_accept(websim_server: Any, tmp_path: Path) -> 
     assert progress[-1].startswith(f"[{total}/{total}] image_4_3.yaml ... recorded")
     assert f"Accepted: {total} cassette(s) replaced in {committed}." in out
     assert sorted(p.name for p in committed.iterdir()) == sorted(s.cassette for s in SCENARIOS)
-    assert check_directory(committed) == []
+    assert check_directory(committed, require_provenance=True) == []
     provenance = load_cassette(committed / "chat_429_429_200.yaml").provenance
     assert provenance["recorded_against"] == "mock"
     assert provenance["base_url"] == websim_server.url

@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fakes import FakeSleep
-from helpers import COMMITTED_CASSETTES
+from helpers import COMMITTED_CASSETTES, DOWNSTREAM_CASSETTES
 
 from mock_server.record_proxy import ProxyServer
 from mock_server.replay import AppServer, ReplayServer
 from websim_cassettes import (
     REDACTED,
+    cassette_paths,
     check_directory,
     load_cassette,
     make_vcr,
@@ -68,7 +69,8 @@ async def test_a_miss_is_a_404_naming_the_closest_requests() -> None:
     ):
         assert response.status == 404
         body = await response.json()
-    assert body["error"].startswith(f"no recorded interaction matches POST {CHAT_PATH}")
+    assert body["message"].startswith(f"no recorded interaction matches POST {CHAT_PATH}")
+    assert body["field"] == "body"
     assert body["closest"][0]["cassette"] == "chat_basic.yaml"
     assert body["closest"][0]["differences"] == [
         'messages[0].content: "Hello!" here, "Hello, how are you?" recorded'
@@ -132,7 +134,7 @@ async def test_proxy_records_scrubbed_cassettes_that_replay(
     for item in cassette.interactions:
         assert "Cookie" not in item.request.headers
         assert item.request.headers["Authorization"] == REDACTED
-    assert check_directory(tmp_path) == []
+    assert check_directory(tmp_path, require_provenance=True) == []
     text = path.read_text()
     assert "s3cr3t" not in text
     assert "abcdefghijklmnop" not in text
@@ -258,7 +260,7 @@ async def test_websim_mock_record_to_survives_a_kill(websim_server: Any, tmp_pat
         await process.wait()
     assert os.listdir(tmp_path) == ["killed.yaml"]
     assert len(load_cassette(tmp_path / "killed.yaml").interactions) == 3
-    assert check_directory(tmp_path) == []
+    assert check_directory(tmp_path, require_provenance=True) == []
 
 
 @pytest.mark.parametrize(
@@ -267,7 +269,7 @@ async def test_websim_mock_record_to_survives_a_kill(websim_server: Any, tmp_pat
         (["--record-to", "x"], "websim-mock: error: --record-to needs --upstream URL"),
         (
             ["--cassettes", "/nonexistent-dir"],
-            "websim-mock: error: no cassettes (*.yaml) in /nonexistent-dir",
+            "websim-mock: error: no cassettes (*.yaml, *.yml) in /nonexistent-dir or its subfolders",
         ),
         (
             ["--upstream", "http://x"],
@@ -302,3 +304,21 @@ async def test_websim_mock_strict_ids_replays_only_what_the_strict_mock_accepts(
     assert strict.index.size == 0
     assert len(strict.index.rejected) == 1
     assert "project_id" in strict.index.rejected[0]
+
+
+async def test_websim_mock_cassettes_reads_pytest_recordings_folders() -> None:
+    # A downstream project's tests/cassettes/<module>/<test>.yaml, its body a json= dict as vcrpy
+    # stores it (a YAML mapping): a request identical to the recorded one gets the recorded answer.
+    [path] = cassette_paths(DOWNSTREAM_CASSETTES)
+    interaction = load_cassette(path).interactions[0]
+    process, url = await _start("--cassettes", str(DOWNSTREAM_CASSETTES))
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url + CHAT_PATH, json=json.loads(interaction.request.body)) as response,
+        ):
+            assert response.status == 200
+            assert await response.read() == interaction.response.body
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -130,7 +130,7 @@ async def test_the_secrets_an_outside_check_found_never_reach_the_cassette(
         status, _ = await _post(proxy.url + CHAT_PATH + query, json.dumps(body).encode(), headers)
     assert status == 200
     path = tmp_path / "leaky.yaml"
-    assert [f.line() for f in check_file(path)] == []
+    assert [f.line() for f in check_file(path, require_provenance=True)] == []
     text = path.read_text()
     joined = stream_text(load_cassette(path).interactions[0].response.body) or ""
     assert [s for s in planted if s in text or s in joined] == []
@@ -146,7 +146,7 @@ async def test_a_restarted_proxy_adds_to_the_cassette(
                 status, _ = await _post(proxy.url + CHAT_PATH, json.dumps(CHAT).encode(), JSON)
                 assert status == 200
     assert len(load_cassette(tmp_path / "kept.yaml").interactions) == 4
-    assert check_directory(tmp_path) == []
+    assert check_directory(tmp_path, require_provenance=True) == []
 
 
 async def test_a_client_hanging_up_mid_stream_loses_nothing_and_alarms_nobody(
@@ -233,7 +233,7 @@ async def test_a_gzip_request_body_goes_upstream_as_sent(
     assert received_body == raw  # the upstream could decode what came
     request = load_cassette(tmp_path / "z.yaml").interactions[0].request
     assert json.loads(request.body) == CHAT  # recorded decoded, so it matches and replays
-    assert check_directory(tmp_path) == []
+    assert check_directory(tmp_path, require_provenance=True) == []
 
 
 @pytest.mark.parametrize(

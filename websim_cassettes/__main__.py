@@ -1,6 +1,6 @@
 """``websim-cassettes`` / ``python -m websim_cassettes``: check, record, list.
 
-``check [DIR]`` validates cassettes (exit 0 clean, 1 findings); ``record`` re-records every
+``check [DIR]`` validates the cassettes under DIR, subfolders included (exit 0 clean, 1 findings); ``record`` re-records every
 cassette against ``WEBSIM_BASE_URL`` with a drift report; ``list`` names the scenarios;
 ``stubs CASSETTE`` prints the mock stubs (YAML) that answer a cassette's requests as recorded.
 """
@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         "--strict-ids",
         action="store_true",
         help="only canonical project IDs, as websim-mock --strict-ids accepts",
+    )
+    check.add_argument(
+        "--require-provenance",
+        action="store_true",
+        help="a cassette without a websim_harness: block (what it was recorded against) is a "
+        "finding; for cassettes the harness records, not plain vcrpy / pytest-recording ones",
     )
     record = sub.add_parser(
         "record", help="re-record every cassette, check it, report drift against the committed"
@@ -88,12 +94,12 @@ def _stubs(path: Path) -> int:
     return 0
 
 
-def _check(directory: str | None, *, strict_ids: bool) -> int:
+def _check(directory: str | None, *, strict_ids: bool, require_provenance: bool) -> int:
     from .check import check_directory
     from .config import cassette_dir
 
     root = cassette_dir(directory)
-    findings = check_directory(root, strict_ids=strict_ids)
+    findings = check_directory(root, strict_ids=strict_ids, require_provenance=require_provenance)
     for finding in findings:
         print(finding.line())
     if findings:
@@ -122,7 +128,9 @@ def _command(args: argparse.Namespace) -> int:
         )
         return 2
     if args.command == "check":
-        return _check(args.directory, strict_ids=args.strict_ids)
+        return _check(
+            args.directory, strict_ids=args.strict_ids, require_provenance=args.require_provenance
+        )
     if args.command == "stubs":
         return _stubs(args.cassette)
     if args.command == "list":

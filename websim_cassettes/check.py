@@ -219,10 +219,16 @@ def _interaction_problems(item: Interaction, *, strict_ids: bool) -> Iterator[st
         yield from _error_problems(response)
 
 
-def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
+def _provenance_problems(cassette: CassetteFile, *, required: bool) -> Iterator[str]:
+    # A plain vcrpy / pytest-recording cassette has no block and is judged on its interactions
+    # alone; a block present claims the harness recorded it, so it must say so in full.
     block = cassette.provenance
     if not block:
-        yield f"no provenance (top-level {PROVENANCE_KEY}: where, when and with what it was recorded)"
+        if required:
+            yield (
+                f"no provenance (top-level {PROVENANCE_KEY}: where, when and with what it was "
+                "recorded)"
+            )
         return
     for key in _PROVENANCE_FIELDS:
         if not block.get(key):
@@ -234,18 +240,25 @@ def _provenance_problems(cassette: CassetteFile) -> Iterator[str]:
 
 
 def check_cassette(
-    cassette: CassetteFile | CassetteLoadError, name: str | None = None, *, strict_ids: bool = False
+    cassette: CassetteFile | CassetteLoadError,
+    name: str | None = None,
+    *,
+    strict_ids: bool = False,
+    require_provenance: bool = False,
 ) -> list[Finding]:
     """Findings for what loading a cassette gave: its problems, or the load error as one finding.
 
     ``name`` labels the findings (default: the cassette's path; a load error knows none).
     Project IDs are judged as the mock judges them: leniently, or canonically with
-    ``strict_ids`` (``websim_cassettes.match.request_id_problem``).
+    ``strict_ids`` (``websim_cassettes.match.request_id_problem``). A ``websim_harness``
+    provenance block, when present, must be complete; ``require_provenance`` also makes its
+    absence a finding (the harness's own cassettes; a plain vcrpy cassette has none).
     """
     if isinstance(cassette, CassetteLoadError):
         return [Finding(name or "<unnamed>", None, str(cassette))]
     label = name or str(cassette.path)
-    findings = [Finding(label, None, p) for p in _provenance_problems(cassette)]
+    problems = _provenance_problems(cassette, required=require_provenance)
+    findings = [Finding(label, None, p) for p in problems]
     if not cassette.interactions:
         findings.append(Finding(label, None, "cassette has no interactions"))
     for index, item in enumerate(cassette.interactions):
@@ -255,28 +268,40 @@ def check_cassette(
 
 
 def check_file(
-    path: str | os.PathLike[str], name: str | None = None, *, strict_ids: bool = False
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    *,
+    strict_ids: bool = False,
+    require_provenance: bool = False,
 ) -> list[Finding]:
-    """Load one file with vcrpy and check it."""
+    """Load one file with vcrpy and check it (options as ``check_cassette``)."""
     label = name or os.fspath(path)
     try:
         loaded: CassetteFile | CassetteLoadError = load_cassette(path)
     except CassetteLoadError as exc:
         loaded = exc
-    return check_cassette(loaded, label, strict_ids=strict_ids)
+    return check_cassette(
+        loaded, label, strict_ids=strict_ids, require_provenance=require_provenance
+    )
 
 
 def check_directory(
-    directory: str | os.PathLike[str], *, strict_ids: bool = False
+    directory: str | os.PathLike[str],
+    *,
+    strict_ids: bool = False,
+    require_provenance: bool = False,
 ) -> list[Finding]:
-    """Check every cassette of a directory; an empty or missing directory is itself a finding."""
+    """Check every cassette under a directory, subfolders included (pytest-recording's
+    ``<module>/<test>.yaml``); an empty or missing directory is itself a finding."""
     root = Path(directory)
     if not root.is_dir():
         return [Finding(os.fspath(root), None, "not a directory")]
     files = cassette_paths(root)
     if not files:
-        return [Finding(os.fspath(root), None, "no cassettes (*.yaml) here")]
+        return [Finding(os.fspath(root), None, "no cassettes (*.yaml, *.yml) here or below")]
     findings: list[Finding] = []
     for path in files:
-        findings.extend(check_file(path, strict_ids=strict_ids))
+        findings.extend(
+            check_file(path, strict_ids=strict_ids, require_provenance=require_provenance)
+        )
     return findings

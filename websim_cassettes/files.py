@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .bodies import body_bytes
+
 __all__ = [
     "MAX_ALIAS_NODES",
     "PROVENANCE_KEY",
@@ -54,7 +56,11 @@ class CassetteLoadError(Exception):
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One recorded request, with a single value per header as vcrpy keeps them."""
+    """One recorded request, with a single value per header as vcrpy keeps them.
+
+    ``body`` is the bytes sent, whatever form the cassette stores them in (a ``json=`` dict
+    recorded by vcrpy's aiohttp stub reads as canonical JSON: ``bodies.body_bytes``).
+    """
 
     method: str
     uri: str
@@ -106,20 +112,6 @@ class CassetteFile:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    read = getattr(value, "read", None)
-    if callable(read):
-        data = read()
-        return data if isinstance(data, bytes) else str(data).encode("utf-8")
-    return str(value).encode("utf-8")
-
-
 def _response(raw: Any) -> RecordedResponse:
     if not isinstance(raw, dict):
         raise CassetteLoadError(f"a response is {type(raw).__name__}, not a mapping")
@@ -137,7 +129,7 @@ def _response(raw: Any) -> RecordedResponse:
             str(k): [str(x) for x in v] if isinstance(v, list) else [str(v)]
             for k, v in headers.items()
         },
-        body=_bytes(body.get("string") if isinstance(body, dict) else body),
+        body=body_bytes(body.get("string") if isinstance(body, dict) else body),
     )
 
 
@@ -215,7 +207,7 @@ def interaction_from_vcrpy(request: Any, response: Any) -> Interaction:
     """
     headers = {str(k): str(v) for k, v in dict(request.headers).items()}
     return Interaction(
-        RecordedRequest(str(request.method), str(request.uri), _bytes(request.body), headers),
+        RecordedRequest(str(request.method), str(request.uri), body_bytes(request.body), headers),
         _response(response),
     )
 
@@ -350,14 +342,21 @@ def remove_stale_temps(
     return removed
 
 
-def cassette_paths(directory: str | os.PathLike[str]) -> list[Path]:
-    """The cassette files of a directory (``*.yaml`` and ``*.yml``, not hidden), sorted."""
+def cassette_paths(directory: str | os.PathLike[str], *, recursive: bool = True) -> list[Path]:
+    """The cassette files (``*.yaml``, ``*.yml``) under a directory, sorted; hidden ones skipped,
+    links to folders not followed. Recursive by default: pytest-recording keeps one folder per
+    test module (``tests/cassettes/<module>/<test>.yaml``), so a user's cassette folder is a tree.
+    """
     root = Path(directory)
-    return sorted(
-        p
-        for p in list(root.glob("*.yaml")) + list(root.glob("*.yml"))
-        if p.is_file() and not p.name.startswith(".")
-    )
+    found: list[Path] = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found.extend(
+            Path(top, name)
+            for name in files
+            if name.endswith((".yaml", ".yml")) and not name.startswith(".")
+        )
+    return sorted(p for p in found if p.is_file())
 
 
 def provenance(

@@ -110,15 +110,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class Miss:
-    """No answer: why, and the closest recorded requests with how they differ."""
+    """No answer: why, the part of the request at fault (``field_name``: ``"project_id"``,
+    ``"path"``, ``"body"``, or None when answers ran out), and the closest recorded requests."""
 
     reason: str
     closest: list[dict[str, Any]] = field(default_factory=list)
+    field_name: str | None = None
 
     def to_json(self, method: str, path: str) -> dict[str, Any]:
+        """The replay server's 404 body: the mock's flat error shape plus the near misses."""
         return {
-            "error": f"no recorded interaction matches {method.upper()} {path}: {self.reason}",
-            "request": {"method": method.upper(), "path": path},
+            "message": f"no recorded interaction matches {method.upper()} {path}: {self.reason}",
+            "field": self.field_name,
             "closest": self.closest,
         }
 
@@ -193,17 +196,22 @@ class ReplayIndex:
     def from_directory(
         cls, directory: str | os.PathLike[str], *, repeat: Repeat = "last", strict_ids: bool = False
     ) -> ReplayIndex:
-        """Load every cassette of a directory; a file vcrpy cannot load raises CassetteLoadError."""
+        """Load every cassette under a directory, subfolders included (pytest-recording's
+        ``<module>/<test>.yaml``); each is named by its path from there (``test_app/test_a.yaml``,
+        or ``chat_basic.yaml`` at the top). A file vcrpy cannot load raises CassetteLoadError."""
         index = cls(repeat=repeat, strict_ids=strict_ids)
-        paths = cassette_paths(directory)
+        root = Path(directory)
+        paths = cassette_paths(root)
         if not paths:
-            raise CassetteLoadError(f"no cassettes (*.yaml) in {os.fspath(directory)}")
+            raise CassetteLoadError(
+                f"no cassettes (*.yaml, *.yml) in {os.fspath(directory)} or its subfolders"
+            )
         for path in paths:
             try:
                 loaded = load_cassette(path)
             except CassetteLoadError as exc:
                 raise CassetteLoadError(f"{path}: {exc}") from None
-            index.add_cassette(loaded, Path(path).name)
+            index.add_cassette(loaded, path.relative_to(root).as_posix())
         return index
 
     @property
@@ -226,13 +234,16 @@ class ReplayIndex:
         parsed = parse_body(body)
         problem = request_id_problem(parsed, path, strict_ids=self.strict_ids)
         if problem is not None:
-            return Miss(f"the request's {problem}", self._closest(method, path, parsed, cassette))
+            closest = self._closest(method, path, parsed, cassette)
+            return Miss(f"the request's {problem}", closest, "project_id")
         key = _key(method, path, parsed)
         sequence = (
             self._all.get(key) if cassette is None else self._by_cassette.get((cassette, key))
         )
         if sequence is None or not sequence.items:
-            return Miss("nothing recorded for it", self._closest(method, path, parsed, cassette))
+            on_route = (method.upper(), path) in self._by_route
+            closest = self._closest(method, path, parsed, cassette)
+            return Miss("nothing recorded for it", closest, "body" if on_route else "path")
         count = len(sequence.items)
         played = sequence.played
         if played >= count:

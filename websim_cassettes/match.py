@@ -7,11 +7,12 @@ and the sent ID must still each be one the mock would accept on that endpoint (s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from websim_core.ids import project_id_problem
 from websim_core.routing import endpoint_of_path
+
+from .bodies import body_bytes
 
 __all__ = [
     "MATCHER_NAME",
@@ -36,47 +37,6 @@ class _RequestLike(Protocol):
     def path(self) -> str: ...
 
 
-_CHUNK_TYPES = (bytes, bytearray, memoryview)
-
-
-def _joined(chunks: Iterable[object]) -> bytes:
-    return b"".join(_as_bytes(chunk) for chunk in chunks)
-
-
-def _as_bytes(body: object) -> bytes:
-    """The bytes of a body that is bytes, text, a file, an aiohttp payload or chunks of those."""
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, _CHUNK_TYPES):
-        return bytes(body)
-    read = getattr(body, "read", None)
-    if callable(read):
-        data = read()
-        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    decode = getattr(body, "decode", None)
-    if callable(decode):  # aiohttp's BytesPayload, StringPayload, JsonPayload (data=payload)
-        return str(decode()).encode("utf-8")
-    if isinstance(body, (list, tuple, Iterator)):
-        return _joined(body)
-    return str(body).encode("utf-8")
-
-
-def _is_json_value(body: object) -> bool:
-    """A body vcrpy hands over as the object the caller passed (aiohttp's ``json=``, ``data=``
-    dict or pairs), rather than as bytes, text, a file or a list of byte chunks."""
-    if isinstance(body, (Mapping, bool, int, float)):
-        return True
-    if isinstance(body, (list, tuple)):
-        return not (body and all(isinstance(item, _CHUNK_TYPES) for item in body))
-    return False
-
-
-def _canonical(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-
-
 class ParsedBody(NamedTuple):
     """A body read once: its bytes, whether they are JSON, and the JSON value (None if not)."""
 
@@ -94,10 +54,7 @@ def parse_body(body: object) -> ParsedBody:
     ``normalized_body``, ``body_differences`` and ``request_id_problem``: the replay index looks
     up every request, so it never parses twice.
     """
-    if _is_json_value(body):
-        raw = _canonical(body)
-        return ParsedBody(raw, True, json.loads(raw))
-    raw = _as_bytes(body)
+    raw = body_bytes(body)
     if raw.strip():
         try:
             return ParsedBody(raw, True, json.loads(raw.decode("utf-8")))

@@ -255,7 +255,8 @@ def pytest_collection_modifyitems(
         path
         for directory in _owned_dirs(items, config)
         if directory.is_dir()
-        for path in cassette_paths(directory)
+        # The folder's own files only: a subfolder is not a collected module's own folder.
+        for path in cassette_paths(directory, recursive=False)
         if path.resolve() not in used
     ]
     items.extend(_unused_item(session, config, path) for path in unused)

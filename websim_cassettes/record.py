@@ -309,11 +309,14 @@ def _report(
     # Each recorded file is loaded once, for both the checker and the drift report.
     recorded = [r.scenario.cassette for r in results if r.status == "recorded"]
     loaded = {name: _load(directory / name) for name in recorded}
-    # Strict IDs: these requests come from websim_core's client, which sends canonical IDs.
+    # Strict IDs: these requests come from websim_core's client, which sends canonical IDs;
+    # provenance required: the recorder stamps every cassette it writes.
     findings = [
         finding
         for name in recorded
-        for finding in check_cassette(loaded[name], os.fspath(directory / name), strict_ids=True)
+        for finding in check_cassette(
+            loaded[name], os.fspath(directory / name), strict_ids=True, require_provenance=True
+        )
     ]
     drifts = _drifts(results, directory, committed, loaded)
     return RecordReport(target, base_url, directory, results, findings, drifts)
