@@ -18,6 +18,7 @@ from mock_server.core.replies import (
     _compose,
     _conversation_json,
     _printable,
+    _texts_json,
     builtin_answer,
     chat_answer,
     chat_body,
@@ -181,6 +182,21 @@ def test_chat_answer_of_a_long_conversation_is_not_cached_by_texts() -> None:
 @given(st.lists(st.tuples(st.text(), st.text()), max_size=4))
 def test_conversation_json_is_json_dumps(pairs: list[tuple[str, str]]) -> None:
     assert _conversation_json(pairs) == json.dumps([list(p) for p in pairs])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["system", "user", "assistant", "x"]), st.text()), max_size=5
+    )
+)
+def test_the_conversation_json_of_texts_is_json_dumps_twice_over(
+    pairs: list[tuple[str, str]],
+) -> None:
+    # Twice: the second time the earlier messages' JSON forms come from what was kept.
+    texts = tuple(part for pair in pairs for part in pair)
+    expected = json.dumps([list(p) for p in pairs])
+    assert _texts_json(texts) == expected
+    assert _texts_json(texts) == expected
 
 
 @given(st.text())

@@ -125,7 +125,9 @@ _OPENERS_JSON, _MIDDLES_JSON, _CLOSERS_JSON = (
 
 
 def _quote(text: str) -> str:
-    text = " ".join(_printable(text).split())
+    if not text.isascii():  # (an ASCII text holds no lone surrogate: nothing to replace)
+        text = _printable(text)
+    text = " ".join(text.split())
     if len(text) > _QUOTE_MAX:
         text = text[: _QUOTE_MAX - 1].rstrip() + "…"
     return text
@@ -137,6 +139,40 @@ def _conversation_json(pairs: Sequence[Sequence[str]]) -> str:
     return "[" + ", ".join(f"[{_json_ascii(r)}, {_json_ascii(t)}]" for r, t in pairs) + "]"
 
 
+# The JSON form of each message but the last, kept: a system prompt and the earlier turns come
+# again in every request of a conversation, so only the new message is escaped (each escape is
+# about a thousand instructions; the answer is composed on every request of a new conversation).
+_EARLIER: dict[tuple[str, str], str] = {}
+_EARLIER_MAX = 1024  # messages kept; all forgotten at once when full
+_EARLIER_TEXT_MAX = 4096  # characters: a longer text is escaped each time, not kept
+
+
+def _earlier_json(role: str, text: str) -> str:
+    key = (role, text)
+    found = _EARLIER.get(key)
+    if found is None:
+        found = f"[{_json_ascii(role)}, {_json_ascii(text)}]"
+        if len(text) <= _EARLIER_TEXT_MAX:
+            if len(_EARLIER) >= _EARLIER_MAX:
+                _EARLIER.clear()
+            _EARLIER[key] = found
+    return found
+
+
+def _texts_json(texts: tuple[str, ...]) -> str:
+    """``_conversation_json`` of ``(role, text, role, text, ...)``, the earlier messages' JSON
+    forms looked up."""
+    if len(texts) == 4:  # a system prompt or an earlier turn, and the new message
+        last_json = f"[{_json_ascii(texts[2])}, {_json_ascii(texts[3])}]"
+        return f"[{_earlier_json(texts[0], texts[1])}, {last_json}]"
+    if not texts:
+        return "[]"
+    last = len(texts) - 2
+    pieces = [_earlier_json(texts[i], texts[i + 1]) for i in range(0, last, 2)]
+    pieces.append(f"[{_json_ascii(texts[last])}, {_json_ascii(texts[last + 1])}]")
+    return "[" + ", ".join(pieces) + "]"
+
+
 @functools.lru_cache(maxsize=16)
 def _chat_hash(seed: int) -> hashlib.blake2b:
     """``_digest``'s state after the parts ``"chat"`` and the seed: copied for each answer."""
@@ -146,7 +182,9 @@ def _chat_hash(seed: int) -> hashlib.blake2b:
 def _chat_digest(seed: int, conversation: str) -> bytes:
     """``digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
     hasher = _chat_hash(seed).copy()
-    hasher.update(_framed(conversation))
+    data = conversation.encode("utf-8", "surrogatepass")
+    hasher.update(_LENGTH.pack(len(data)))  # _framed, without copying the data once more
+    hasher.update(data)
     return hasher.digest()
 
 
@@ -186,8 +224,11 @@ _compose_cached = functools.lru_cache(maxsize=256)(_compose)
 
 @functools.lru_cache(maxsize=256)
 def _compose_texts(seed: int, texts: tuple[str, ...]) -> tuple[str, bytes]:
-    pairs = [(texts[i], texts[i + 1]) for i in range(0, len(texts), 2)]
-    return _compose(seed, _conversation_json(pairs), _last_said(pairs))
+    if len(texts) >= 2 and texts[-2] == "user":  # the usual last message
+        last = texts[-1]
+    else:
+        last = _last_said([(texts[i], texts[i + 1]) for i in range(0, len(texts), 2)])
+    return _compose(seed, _texts_json(texts), last)
 
 
 def chat_answer(seed: int, messages: Sequence[Mapping[str, Any]]) -> tuple[str, bytes]:
