@@ -117,6 +117,7 @@ _CLOSERS = (
 )
 
 
+_N_OPENERS, _N_MIDDLES, _N_CLOSERS = len(_OPENERS), len(_MIDDLES), len(_CLOSERS)
 # The phrases as they appear inside the answer's JSON string.
 _OPENERS_JSON, _MIDDLES_JSON, _CLOSERS_JSON = (
     tuple(_json_utf8(phrase)[1:-1] for phrase in phrases)
@@ -203,9 +204,9 @@ def _compose(seed: int, conversation: str, last: str | None = None) -> tuple[str
         last = _last_said(json.loads(conversation))
     digest = _chat_digest(seed, conversation)
     quoted = _quote(last)  # printable: its JSON form cannot fail
-    opener = digest[0] % len(_OPENERS)
-    middle = digest[1] % len(_MIDDLES)
-    closer = digest[2] % len(_CLOSERS)
+    opener = digest[0] % _N_OPENERS
+    middle = digest[1] % _N_MIDDLES
+    closer = digest[2] % _N_CLOSERS
     if quoted:
         said, said_json = f'You wrote: "{quoted}".', f'You wrote: \\"{_json_utf8(quoted)[1:-1]}\\".'
     else:
