@@ -102,6 +102,20 @@ def id_template(body: bytes) -> tuple[list[bytes], int, int] | None:
     return pieces, len(left), len(right)
 
 
+def numbered_bodies(body: bytes, count: int) -> list[bytes]:
+    """``count`` copies of ``body``, each with its own project ID of the same shape (the
+    number ``i`` in its digits), wherever the ID appears: the same bodies in every run."""
+    template = id_template(body)
+    if template is None:
+        return [body] * count
+    pieces, left, right = template
+    out = []
+    for i in range(count):
+        digits = f"{i:0{left + right}d}"[-(left + right) :]
+        out.append((digits[:left] + "_" + digits[left:]).encode().join(pieces))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

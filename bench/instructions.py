@@ -36,8 +36,8 @@ from _common import (  # noqa: E402
     PYTHON,
     ServerProcess,
     bare_server_argv,
-    id_template,
     mock_server_argv,
+    numbered_bodies,
     scenario,
 )
 
@@ -65,24 +65,9 @@ async def _one_connection(url: str, path: str, bodies: list[bytes]) -> None:
         writer.close()
 
 
-def _bodies(count: int) -> list[bytes]:
-    """``count`` chat bodies, each with its own project ID in the ID and the user message."""
-    _, body = scenario("chat", "varied")
-    template = id_template(body)
-    if template is None:
-        raise RuntimeError("the chat body has no project ID to vary")
-    pieces, left, right = template
-    out = []
-    for number in range(count):
-        digits = f"{number:0{left + right}d}"[-(left + right) :]
-        fresh = f"{digits[:left]}_{digits[left:]}"  # the ID's shape, a new one each time
-        out.append(fresh.encode().join(pieces))
-    return out
-
-
 async def _drive(url: str, requests: int, connections: int) -> None:
-    path, _ = scenario("chat", "varied")
-    bodies = _bodies(requests)
+    path, body = scenario("chat", "varied")
+    bodies = numbered_bodies(body, requests)
     shares = [bodies[i::connections] for i in range(connections)]
     await asyncio.gather(*(_one_connection(url, path, share) for share in shares if share))
 

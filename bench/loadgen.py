@@ -22,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
+from _common import id_template
 
 _ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -29,20 +30,15 @@ _ID_ALPHABET = b"abcdefghijklmnopqrstuvwxyz0123456789"
 def body_factory(body: bytes | None, fresh_ids: bool) -> Any:
     """A function giving the next request body: ``body`` itself, or it with a fresh ID
     wherever its ID appears."""
-    if body is None or not fresh_ids:
+    template = id_template(body) if body is not None and fresh_ids else None
+    if template is None:
         return lambda: body
-    project_id = json.loads(body).get("project_id")
-    if not isinstance(project_id, str) or project_id.count("_") != 1:
-        return lambda: body
-    pieces = body.split(project_id.encode())  # the ID may also be in the conversation
-    if len(pieces) < 2:
-        return lambda: body
-    left, _, right = project_id.partition("_")
+    pieces, left, right = template  # the ID may also be in the conversation
     rng = random.Random()
 
     def make() -> bytes:
-        chars = bytes(rng.choices(_ID_ALPHABET, k=len(left) + len(right)))
-        return (chars[: len(left)] + b"_" + chars[len(left) :]).join(pieces)
+        chars = bytes(rng.choices(_ID_ALPHABET, k=left + right))
+        return (chars[:left] + b"_" + chars[left:]).join(pieces)
 
     return make
 

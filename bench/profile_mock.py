@@ -35,7 +35,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 sys.path.insert(0, str(BENCH_DIR))
 
 import bare_server  # noqa: E402
-from _common import SCENARIOS, id_template, scenario  # noqa: E402
+from _common import SCENARIOS, numbered_bodies, scenario  # noqa: E402
 
 from mock_server.server import MockServer  # noqa: E402
 
@@ -120,19 +120,6 @@ def request_bytes(path: str, body: bytes) -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:8787\r\n"
         f"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-
-
-def bodies(body: bytes, count: int) -> list[bytes]:
-    """``count`` bodies, each with its own project ID (as the load generators send)."""
-    template = id_template(body)
-    if template is None:
-        return [body] * count
-    pieces, left, right = template
-    out = []
-    for i in range(count):
-        digits = f"{i:0{left + right}d}"[-(left + right) :]
-        out.append((digits[:left] + "_" + digits[left:]).encode().join(pieces))
-    return out
 
 
 class Target:
@@ -234,14 +221,14 @@ async def main_async(args: argparse.Namespace) -> int:
     content, events = await probe_content(mock, *SCENARIOS["chat"])
     bare = await bare_target(content, events)
     targets = {"mock": mock, "bare": bare}
-    requests = [request_bytes(path, b) for b in bodies(body, args.requests)]
+    requests = [request_bytes(path, b) for b in numbered_bodies(body, args.requests)]
     loads = dict.fromkeys(targets, requests)
     if args.sessions:
         # The same mock's requests, each in one of N sessions in turn (N live sessions).
         targets["sessions"] = await mock_target({**options, "max_sessions": args.sessions})
         loads["sessions"] = [
             request_bytes(f"/sessions/s{i % args.sessions}{path}", b)
-            for i, b in enumerate(bodies(body, args.requests))
+            for i, b in enumerate(numbered_bodies(body, args.requests))
         ]
     for name, target in targets.items():
         await drive(target, loads[name][: min(2000, len(requests))], args.connections, args.batch)
