@@ -213,7 +213,7 @@ class Decider:
             return _stubbed(self._unmatched(facts, own), arranged, facts)
         return _stubbed(self._image(request, origin, arranged, facts), arranged, facts)
 
-    # --- steps 1 to 5: what arranges the answer -------------------------------------------------
+    # --- steps 1 to 6: what arranges the answer -------------------------------------------------
 
     def _arrange(
         self,

@@ -137,7 +137,7 @@ def _quote(text: str) -> str:
 def _conversation_json(pairs: Sequence[Sequence[str]]) -> str:
     """``json.dumps(pairs)`` for ``[[role, text], ...]``, built from the string escaper alone
     (``json.dumps`` sets up an encoder per call; this is the answer's hash key, on every miss)."""
-    return "[" + ", ".join(f"[{_json_ascii(r)}, {_json_ascii(t)}]" for r, t in pairs) + "]"
+    return _texts_json(tuple(part for pair in pairs for part in pair))
 
 
 # The JSON form of each message but the last, kept: a system prompt and the earlier turns come
