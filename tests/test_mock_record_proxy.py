@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from helpers import settle
 
 from mock_server.record_proxy import MAX_CASSETTE_NAME, ProxyServer
 from mock_server.replay import AppServer
@@ -162,11 +163,8 @@ async def test_a_client_hanging_up_mid_stream_loses_nothing_and_alarms_nobody(
             assert await response.content.readany()
             response.close()  # the client hangs up with the stream half sent
         fake.pause.set()
-        for _ in range(200):
-            if (tmp_path / "gone.yaml").exists():
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await settle(lambda: proxy.proxy.recorded("gone.yaml") == 1)  # (closing waits for the
+        # proxy's handler, so whatever it would log comes before the assertions)
     body = load_cassette(tmp_path / "gone.yaml").interactions[0].response.body
     assert stream_text(body) == "first second"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -285,7 +283,8 @@ async def test_the_client_streaming_a_chat_from_the_mock_logs_no_error(
         for _ in range(3):
             deltas = [d async for d in client.stream_chat([{"role": "user", "content": "Hi"}])]
             assert deltas
-        await asyncio.sleep(0.05)  # let the proxy finish each answer after the client is done
+        # The proxy finishes each answer after the client is done with it.
+        await settle(lambda: proxy.proxy.recorded("chat.yaml") == 3)
     assert len(load_cassette(tmp_path / "chat.yaml").interactions) == 3
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 

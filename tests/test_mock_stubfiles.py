@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import settle
 
 import mock_server.cli as cli
 from mock_server import stubfiles
@@ -70,24 +71,19 @@ async def test_a_changed_file_reloads_the_set_and_a_broken_one_keeps_it(
         with caplog.at_level(logging.INFO, logger="mock_server.stubs"):
             path.write_text(SPAM.replace("spam", "ham"))
             os.utime(path, ns=(1, 1))  # a new mtime even on a coarse clock
-            await until(lambda: names(state) == ["ham"])
+            await settle(lambda: names(state) == ["ham"], within=5.0)
+            assert names(state) == ["ham"]
             assert "stubs reloaded" in caplog.text
             path.write_text("- {respond: {reply: 1}}")
             os.utime(path, ns=(2, 2))
-            await until(lambda: "not reloaded" in caplog.text)
+            await settle(lambda: "not reloaded" in caplog.text, within=5.0)
+            assert "not reloaded" in caplog.text
             assert names(state) == ["ham"]  # the previous set stays in force
             state.stubs.clear()
             state.reset()
             assert names(state) == ["ham"]  # a reset goes back to the file's set
     finally:
         watcher.cancel()
-
-
-async def until(condition: object, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_the_cli_refuses_a_bad_stubs_file(
@@ -117,7 +113,8 @@ async def test_mock_server_takes_a_stubs_file_path_and_reloads_it(
         assert names(server.state) == ["spam"]
         path.write_text(SPAM.replace("spam", "ham"))
         os.utime(path, ns=(1, 1))
-        await until(lambda: names(server.state) == ["ham"])
+        await settle(lambda: names(server.state) == ["ham"], within=5.0)
+        assert names(server.state) == ["ham"]
     assert server._watcher is None  # closed with the server
 
 
