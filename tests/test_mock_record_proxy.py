@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from helpers import settle
 
+from mock_server.app_server import AppServer
 from mock_server.record_proxy import MAX_CASSETTE_NAME, ProxyServer
-from mock_server.replay import AppServer
 from websim_cassettes import check_directory, check_file, load_cassette
 from websim_cassettes.secrets import stream_text
 from websim_core import WebsimClient
