@@ -28,8 +28,8 @@ import record_cost
 from _attack import Row, failed
 from attack_mock import running
 
+from mock_server.app_server import AppServer
 from mock_server.record_proxy import ProxyServer
-from mock_server.server import AppServer
 from websim_cassettes import check_file, load_cassette
 from websim_cassettes.secrets import stream_text
 from websim_core.routing import CHAT_PATH

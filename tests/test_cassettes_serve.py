@@ -19,8 +19,9 @@ from aiohttp import web
 from fakes import FakeSleep
 from helpers import COMMITTED_CASSETTES, DOWNSTREAM_CASSETTES
 
+from mock_server.app_server import AppServer
 from mock_server.record_proxy import ProxyServer
-from mock_server.replay import AppServer, ReplayServer
+from mock_server.replay import ReplayServer
 from websim_cassettes import (
     REDACTED,
     cassette_paths,
