@@ -65,18 +65,24 @@ _CACHED_KEY_CHARS = 16 * 1024
 _LENGTH = struct.Struct(">Q")
 
 
-def _framed(part: str) -> bytes:
+def _framed(hasher: hashlib.blake2b, part: str) -> hashlib.blake2b:
+    """``hasher`` fed ``part``'s UTF-8 bytes, their length (8 bytes, big-endian) first."""
     data = part.encode("utf-8", "surrogatepass")
-    return _LENGTH.pack(len(data)) + data
+    hasher.update(_LENGTH.pack(len(data)))
+    hasher.update(data)
+    return hasher
 
 
-def _blake2b(data: bytes) -> hashlib.blake2b:
-    return hashlib.blake2b(data, digest_size=16, person=b"websim-mock-v1")
+def _blake2b() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
 
 
 def digest(*parts: str) -> bytes:
     """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
-    return _blake2b(b"".join(map(_framed, parts))).digest()
+    hasher = _blake2b()
+    for part in parts:
+        _framed(hasher, part)
+    return hasher.digest()
 
 
 def _printable(text: str) -> str:
@@ -177,16 +183,12 @@ def _texts_json(texts: tuple[str, ...]) -> str:
 @functools.lru_cache(maxsize=16)
 def _chat_hash(seed: int) -> hashlib.blake2b:
     """``_digest``'s state after the parts ``"chat"`` and the seed: copied for each answer."""
-    return _blake2b(_framed("chat") + _framed(str(seed)))
+    return _framed(_framed(_blake2b(), "chat"), str(seed))
 
 
 def _chat_digest(seed: int, conversation: str) -> bytes:
     """``digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
-    hasher = _chat_hash(seed).copy()
-    data = conversation.encode("utf-8", "surrogatepass")
-    hasher.update(_LENGTH.pack(len(data)))  # _framed, without copying the data once more
-    hasher.update(data)
-    return hasher.digest()
+    return _framed(_chat_hash(seed).copy(), conversation).digest()
 
 
 def _last_said(pairs: Sequence[Sequence[str]]) -> str:
