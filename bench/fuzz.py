@@ -45,7 +45,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from mock_server import MockConfig, MockState, build_app, serve
-from mock_server.core.journal import Journal
+from mock_server.core.journal import Journal, Recorded
+from mock_server.web.accept import Listener
 
 CHAT = "/api/v1/inference/run_chat_completion"
 IMAGE = "/api/v1/inference/run_image_generation"
@@ -740,11 +741,11 @@ class _TapJournal(Journal):
         self.seen: dict[int, tuple[int, str]] = {}
         self.sources: Counter[str] = Counter()
 
-    def record(self, **entry: Any) -> int:
-        entry_id = super().record(**entry)
-        status, source = entry["status"], entry["source"]
+    def add(self, fields: Recorded) -> int:
+        entry_id = super().add(fields)
+        status, source = fields[6], fields[9]
         self.sources[source] += 1
-        for name, value in entry["raw_headers"]:
+        for name, value in fields[3]:
             if name.lower() == FUZZ_ID.encode():
                 with contextlib.suppress(ValueError):
                     self.seen[int(value)] = (status, source)
@@ -782,7 +783,7 @@ class FuzzServer:
     tap: _TapJournal = field(init=False)
     url: str = ""
     _runner: web.AppRunner | None = None
-    _server: asyncio.AbstractServer | None = None
+    _server: Listener | None = None
 
     async def start(self) -> FuzzServer:
         options: dict[str, Any] = {}

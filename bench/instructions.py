@@ -1,4 +1,4 @@
-"""CPU instructions per chat request over real sockets, counted by valgrind: the mock, the bare
+"""CPU instructions per request (chat, stream or image) over real sockets, counted by valgrind: the mock, the bare
 aiohttp handler that quotes the last user message (equal work), and optionally another
 checkout's mock, side by side.
 
@@ -57,32 +57,40 @@ async def _one_connection(url: str, path: str, bodies: list[bytes]) -> None:
             answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
             if not answer.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(f"not a 200: {answer[:80]!r}")
-            length = re.search(rb"(?im)^content-length:\s*(\d+)", answer)
-            if length is None:
-                raise RuntimeError("an answer without Content-Length")
-            await asyncio.wait_for(reader.readexactly(int(length[1])), 60)
+            await asyncio.wait_for(_read_body(reader, answer), 60)
     finally:
         writer.close()
 
 
-async def _drive(url: str, requests: int, connections: int) -> None:
-    path, body = scenario("chat", "varied")
+async def _read_body(reader: asyncio.StreamReader, head: bytes) -> None:
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    if length is not None:
+        await reader.readexactly(int(length[1]))
+    elif re.search(rb"(?im)^transfer-encoding:\s*chunked", head):
+        await reader.readuntil(b"\r\n0\r\n\r\n")  # (an SSE chunk never holds "\r\n0\r\n\r\n")
+    else:
+        raise RuntimeError(f"an answer with no length and not chunked: {head[:200]!r}")
+
+
+async def _drive(url: str, name: str, requests: int, connections: int) -> None:
+    path, body = scenario(name, "varied")
     bodies = numbered_bodies(body, requests)
     shares = [bodies[i::connections] for i in range(connections)]
     await asyncio.gather(*(_one_connection(url, path, share) for share in shares if share))
 
 
 Place = tuple[Path | None, dict[str, str] | None]  # where a server runs: cwd, environment
+Load = tuple[str, int, int]  # scenario, requests, connections
 
 
-def _instructions(argv: list[str], requests: int, connections: int, place: Place) -> int:
+def _instructions(argv: list[str], load: Load, place: Place) -> int:
     with tempfile.TemporaryDirectory(prefix="websim-callgrind-") as tmp:
         out = Path(tmp, "callgrind.out")
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv]
         cwd, env = place
         with ServerProcess(command, ready_timeout=600, cwd=cwd, env=env) as server:
             assert server.url is not None  # (printed by both servers once they listen)
-            asyncio.run(_drive(server.url, requests, connections))
+            asyncio.run(_drive(server.url, *load))
         found = _SUMMARY.search(out.read_bytes())
         if found is None:
             raise RuntimeError(f"callgrind wrote no total for {argv}")
@@ -90,11 +98,16 @@ def _instructions(argv: list[str], requests: int, connections: int, place: Place
 
 
 def per_request(
-    argv: list[str], few: int, many: int, connections: int, place: Place = (None, None)
+    argv: list[str],
+    few: int,
+    many: int,
+    connections: int,
+    place: Place = (None, None),
+    name: str = "chat",
 ) -> float:
-    """Instructions per request of the server ``argv`` starts (see the module's notes)."""
-    low = _instructions(argv, few, connections, place)
-    high = _instructions(argv, many, connections, place)
+    """Instructions per ``name`` request of the server ``argv`` starts (see the module's notes)."""
+    low = _instructions(argv, (name, few, connections), place)
+    high = _instructions(argv, (name, many, connections), place)
     return (high - low) / (many - few)
 
 
@@ -104,6 +117,8 @@ def main() -> int:
     parser.add_argument("--many", type=int, default=3200)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--compare-mock", type=Path, metavar="DIR")
+    parser.add_argument("--scenario", choices=("chat", "stream", "image"), default="chat")
+    parser.add_argument("--skip", default="", help="comma-separated servers not to measure")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
@@ -117,14 +132,26 @@ def main() -> int:
         servers["mock-other"] = ([PYTHON, "-m", "mock_server", "--port", "0"], (other, env))
     result: dict[str, float] = {}
     for name, (argv, place) in servers.items():
-        result[name] = per_request(argv, args.few, args.many, args.connections, place)
-        print(f"{name:12} {result[name]:10,.0f} instructions per chat request", flush=True)
-    ratios = {"bare-quote / mock": result["bare-quote"] / result["mock"]}
-    if "mock-other" in result:
-        ratios["mock-other / mock"] = result["mock-other"] / result["mock"]
+        if name in args.skip.split(","):
+            continue
+        result[name] = per_request(
+            argv, args.few, args.many, args.connections, place, args.scenario
+        )
+        print(
+            f"{name:12} {result[name]:10,.0f} instructions per {args.scenario} request", flush=True
+        )
+    ratios = {
+        f"{other} / mock": result[other] / result["mock"]
+        for other in ("bare-quote", "mock-other")
+        if other in result and "mock" in result
+    }
     for label, ratio in ratios.items():
         print(f"{label}: {ratio:.3f}")
-    print(json.dumps({"instructions_per_request": result, "ratios": ratios}))
+    print(
+        json.dumps(
+            {"scenario": args.scenario, "instructions_per_request": result, "ratios": ratios}
+        )
+    )
     return 0
 
 

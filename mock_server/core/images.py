@@ -12,7 +12,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 
-from .replies import digest
+from .replies import seeded_digest
 
 __all__ = [
     "IMAGE_MAX_SIDE",
@@ -38,7 +38,7 @@ def image_size(width: int, height: int, max_side: int = IMAGE_MAX_SIDE) -> tuple
 def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
     """The file name (without ``.png``) of the image for this seed, prompt and ratio."""
     width, height = image_size(*ratio)
-    key = digest("image", str(seed), prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
+    key = seeded_digest("image", seed, prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
     return f"{key}-{width}x{height}"
 
 

@@ -12,7 +12,7 @@ import struct
 from itertools import chain
 from typing import Any
 
-from .journal_entry import JournalEntry
+from .journal_entry import JournalEntry, StubRef
 from .steps import ReplyStep, StatusStep, Step
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "MISSED_FIELD",
     "SESSION_FIELD",
     "SOURCE_FIELD",
+    "Recorded",
     "entry_id_of",
     "pack_entry",
     "unpack_entry",
@@ -39,6 +40,25 @@ SOURCE_FIELD = 4
 SESSION_FIELD = 7
 MISSED_FIELD = 8
 _NO_ANSWER = 0xFFFFFFFF  # answer size meaning "no body was sent" (None)
+
+# What a request left behind, as ``Journal.record`` takes it: time, method, path, raw header
+# lines, body, endpoint, status, the answer's type and body, source, step, stub, session, missed.
+Recorded = tuple[
+    float,
+    str,
+    str,
+    tuple[tuple[bytes, bytes], ...],
+    bytes,
+    "str | None",
+    int,
+    "str | None",
+    "bytes | None",
+    str,
+    "Step | None",
+    "StubRef | None",
+    "str | None",
+    bool,
+]
 
 
 def entry_id_of(packed: bytes) -> int:
@@ -72,7 +92,7 @@ def _cut_step(step: Step | None, limit: int) -> Step | None:
 
 
 def pack_entry(
-    entry_id: int, pending: tuple[Any, ...], max_body: int, max_headers: int
+    entry_id: int, pending: Recorded, max_body: int, max_headers: int
 ) -> tuple[bytes, tuple[Any, ...]]:
     """The packed bytes and the answer tuple of one recorded request (``Journal.record``'s
     fields, in its order); the tuple has ``ANSWER_FIELDS + 1`` items when the header lines are

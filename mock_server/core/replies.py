@@ -32,6 +32,7 @@ __all__ = [
     "digest",
     "error_body",
     "json_reply",
+    "seeded_digest",
     "split_chunks",
     "sse_events",
     "status_answer",
@@ -65,23 +66,30 @@ _CACHED_KEY_CHARS = 16 * 1024
 _LENGTH = struct.Struct(">Q")
 
 
-def _framed(hasher: hashlib.blake2b, part: str) -> hashlib.blake2b:
-    """``hasher`` fed ``part``'s UTF-8 bytes, their length (8 bytes, big-endian) first."""
+def _framed(part: str) -> bytes:
+    """``part``'s UTF-8 bytes, their length (8 bytes, big-endian) first."""
     data = part.encode("utf-8", "surrogatepass")
-    hasher.update(_LENGTH.pack(len(data)))
-    hasher.update(data)
-    return hasher
-
-
-def _blake2b() -> hashlib.blake2b:
-    return hashlib.blake2b(digest_size=16, person=b"websim-mock-v1")
+    return _LENGTH.pack(len(data)) + data
 
 
 def digest(*parts: str) -> bytes:
     """BLAKE2b of length-prefixed parts. Never change it: recorded cassettes hold its answers."""
-    hasher = _blake2b()
-    for part in parts:
-        _framed(hasher, part)
+    return hashlib.blake2b(
+        b"".join(map(_framed, parts)), digest_size=16, person=b"websim-mock-v1"
+    ).digest()
+
+
+@functools.lru_cache(maxsize=16)
+def _seeded(kind: str, seed: int) -> hashlib.blake2b:
+    """``digest``'s state after the parts ``kind`` and the seed: copied for each answer."""
+    head = _framed(kind) + _framed(str(seed))
+    return hashlib.blake2b(head, digest_size=16, person=b"websim-mock-v1")
+
+
+def seeded_digest(kind: str, seed: int, *parts: str) -> bytes:
+    """``digest(kind, str(seed), *parts)``, from a copy of the seeded state."""
+    hasher = _seeded(kind, seed).copy()
+    hasher.update(b"".join(map(_framed, parts)))
     return hasher.digest()
 
 
@@ -180,17 +188,6 @@ def _texts_json(texts: tuple[str, ...]) -> str:
     return "[" + ", ".join(pieces) + "]"
 
 
-@functools.lru_cache(maxsize=16)
-def _chat_hash(seed: int) -> hashlib.blake2b:
-    """``_digest``'s state after the parts ``"chat"`` and the seed: copied for each answer."""
-    return _framed(_framed(_blake2b(), "chat"), str(seed))
-
-
-def _chat_digest(seed: int, conversation: str) -> bytes:
-    """``digest("chat", str(seed), conversation)``, from a copy of the seeded state."""
-    return _framed(_chat_hash(seed).copy(), conversation).digest()
-
-
 def _last_said(pairs: Sequence[Sequence[str]]) -> str:
     """The last user message's text, else the last message's, else nothing."""
     for role, text in reversed(pairs):
@@ -204,7 +201,7 @@ def _compose(seed: int, conversation: str, last: str | None = None) -> tuple[str
     message says ``last`` (found in the parsed conversation when not given)."""
     if last is None:
         last = _last_said(json.loads(conversation))
-    digest = _chat_digest(seed, conversation)
+    digest = seeded_digest("chat", seed, conversation)
     quoted = _quote(last)  # printable: its JSON form cannot fail
     opener = digest[0] % _N_OPENERS
     middle = digest[1] % _N_MIDDLES
