@@ -256,6 +256,12 @@ def test_encode_delta_round_trips(text: str) -> None:
     assert parse_delta(event.data) == text
 
 
+@given(text=st.text())
+def test_a_delta_event_is_the_general_framing_of_its_json_object(text: str) -> None:
+    # encode_delta writes the one-line event directly; it must be what encode_event frames.
+    assert encode_delta(text) == encode_event(json.dumps({"content": text}, ensure_ascii=False))
+
+
 @given(data=st.text(st.characters(codec="utf-8")))
 def test_encode_event_round_trips_with_line_endings_normalised(data: str) -> None:
     events = decode([encode_event(data)])

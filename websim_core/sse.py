@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .errors import InvalidRequestError, ResponseFormatError
@@ -225,6 +226,12 @@ def encode_event(data: str) -> bytes:
     return ("".join(f"data: {line}\n" for line in lines) + "\n").encode("utf-8")
 
 
+# json.dumps(text, ensure_ascii=False) without the encoder's set-up (the C escaper it calls).
+_json_utf8: Callable[[str], str] = json.encoder.encode_basestring
+
+
 def encode_delta(text: str) -> bytes:
     """The event carrying one chunk of a streamed chat answer."""
-    return encode_event(json.dumps({"content": text}, ensure_ascii=False))
+    # encode_event(json.dumps({"content": text}, ensure_ascii=False)): JSON escapes CR and LF, so
+    # the data is one line. A mock stream is a dozen of these per answer.
+    return f'data: {{"content": {_json_utf8(text)}}}\n\n'.encode()

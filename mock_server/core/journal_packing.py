@@ -97,8 +97,10 @@ def pack_entry(
     """The packed bytes and the answer tuple of one recorded request (``Journal.record``'s
     fields, in its order); the tuple has ``ANSWER_FIELDS + 1`` items when the header lines are
     kept apart (a name or value holds CRLF, so the block could not be split again)."""
-    (when, method, path, raw_headers, body, endpoint, status) = pending[:7]
-    (response_type, response_body, source, step, stub, session, missed) = pending[7:]
+    (
+        when, method, path, raw_headers, body, endpoint, status,
+        response_type, response_body, source, step, stub, session, missed,
+    ) = pending  # fmt: skip
     target = path.encode("utf-8", "surrogatepass")
     block = b"\r\n".join(chain.from_iterable(raw_headers))
     block_size = headers_size = len(block)

@@ -89,7 +89,8 @@ def _seeded(kind: str, seed: int) -> hashlib.blake2b:
 def seeded_digest(kind: str, seed: int, *parts: str) -> bytes:
     """``digest(kind, str(seed), *parts)``, from a copy of the seeded state."""
     hasher = _seeded(kind, seed).copy()
-    hasher.update(b"".join(map(_framed, parts)))
+    for part in parts:  # (one or two parts: cheaper than joining them first)
+        hasher.update(_framed(part))
     return hasher.digest()
 
 
@@ -289,7 +290,10 @@ def split_chunks(text: str, words: int = _WORDS_PER_CHUNK) -> list[str]:
 
 def sse_events(chunks: Sequence[str]) -> list[bytes]:
     """One SSE event per chunk, then ``data: [DONE]``, framed by ``websim_core.sse``."""
-    return [*(encode_delta(_printable(chunk)) for chunk in chunks), DONE_EVENT]
+    try:
+        return [*map(encode_delta, chunks), DONE_EVENT]
+    except UnicodeEncodeError:  # lone surrogates
+        return [*(encode_delta(_printable(chunk)) for chunk in chunks), DONE_EVENT]
 
 
 @functools.lru_cache(maxsize=1024)

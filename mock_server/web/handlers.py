@@ -128,11 +128,7 @@ class Routes:
         name = note.session
         session = None if name is None else self.state.sessions.use(name)
         decision = self.decide.chat(body, request.headers, session)
-        if (
-            decision.source == "reply"
-            and decision.events is None
-            and not (decision.wait or decision.missed)
-        ):
+        if _at_once(decision):
             return render(decision, note)  # the usual answer, without a coroutine more
         return await self.play(request, note, decision)
 
@@ -142,6 +138,8 @@ class Routes:
         if note.session is not None:  # a client following the URL stays in its session
             origin = f"{origin}{SESSION_PREFIX}{note.session}"
         decision = self.decide.image(body, origin, request.headers, self._session(note))
+        if _at_once(decision):
+            return render(decision, note)
         return await self.play(request, note, decision)
 
     def _session(self, note: Note) -> Session | None:
@@ -214,6 +212,15 @@ class Routes:
             return response
 
         return handler
+
+
+def _at_once(decision: Decision) -> bool:
+    """A generated answer, sent as it is: no stream, wait, fault or stub to play."""
+    return (
+        decision.source == "reply"
+        and decision.events is None
+        and not (decision.wait or decision.missed)
+    )
 
 
 def _field_error(exc: FieldError | InvalidRequestError) -> FieldError:
