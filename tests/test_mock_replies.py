@@ -1,4 +1,4 @@
-"""The mock's pure answer builders (chat text, chunks, PNG, built-in errors) and the header fix."""
+"""The mock's pure chat answer builders: the reply text, its JSON body, chunks and SSE events."""
 
 from __future__ import annotations
 
@@ -13,24 +13,19 @@ from mock_server.core.images import (
     image_name,
 )
 from mock_server.core.replies import (
-    BUILTIN_STATUSES,
     _compose,
     _conversation_json,
-    _printable,
     _texts_json,
-    builtin_answer,
     chat_answer,
     chat_body,
     chat_reply,
     digest,
+    printable,
     seeded_digest,
     split_chunks,
     sse_events,
-    status_answer,
     stream_events,
 )
-from mock_server.core.steps import StatusStep
-from websim_core.errors import CloudflareError, RateLimitError, error_for_status
 from websim_core.sse import SSEDecoder, parse_delta
 
 # --- chat ---------------------------------------------------------------------------------------
@@ -107,46 +102,6 @@ def test_sse_events_decode_to_the_text(text: str) -> None:
     assert "".join(d for d in deltas if d is not None) == expected
 
 
-# --- statuses -----------------------------------------------------------------------------------
-
-
-def test_built_in_bodies_read_like_the_live_service_in_shapes_every_client_survives() -> None:
-    """The service's words; the Cloudflare pages as HTML; every other body flat JSON
-    ``{"message"}`` (docs/real-clients.md: the shapes gpt4free's releases do not crash on)."""
-    assert set(BUILTIN_STATUSES) == {401, 402, 403, 429, 500, 502, 503, 504, 520}
-    rate = builtin_answer(429)
-    assert json.loads(rate.body) == {"message": "Rate limit exceeded"}
-    assert rate.content_type == "application/json"
-    for status in (401, 402, 500, 503):
-        answer = builtin_answer(status)
-        assert answer.content_type == "application/json"
-        assert set(json.loads(answer.body)) == {"message"}  # never an "error" object
-    challenge = builtin_answer(403)
-    assert b"<title>Just a moment...</title>" in challenge.body
-    assert ("cf-mitigated", "challenge") in challenge.headers
-    assert isinstance(error_for_status(403, challenge.body), CloudflareError)
-    assert isinstance(error_for_status(429, rate.body), RateLimitError)
-    for status in (502, 504, 520):
-        assert b"cf-error-details" in builtin_answer(status).body
-    assert json.loads(builtin_answer(418).body) == {"message": "I'm a Teapot"}
-    assert builtin_answer(201).body == b""
-
-
-def test_status_answer_bodies_and_headers() -> None:
-    text = status_answer(StatusStep(429, (("Retry-After", "1"),), "slow down"))
-    assert (text.body, text.headers) == (b"slow down", (("Retry-After", "1"),))
-    assert status_answer(
-        StatusStep(500, (), "<html><body>x</body></html>")
-    ).content_type.startswith("text/html")
-    as_json = status_answer(StatusStep(500, (), {"error": "x"}))
-    assert json.loads(as_json.body) == {"error": "x"}
-    assert as_json.content_type == "application/json"
-    typed = status_answer(StatusStep(403, (("Content-Type", "text/plain"), ("Server", "nginx"))))
-    assert typed.content_type == "text/plain"
-    assert ("Server", "nginx") in typed.headers
-    assert ("Server", "cloudflare") not in typed.headers
-
-
 # --- chat answers: the texts-keyed cache == the JSON-keyed one ------------------------------------
 
 odd_messages = st.lists(
@@ -205,7 +160,7 @@ def test_chat_body_is_json_dumps(text: str) -> None:
     try:
         expected = json.dumps({"content": text}, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates are replaced, as in every answer
-        expected = json.dumps({"content": _printable(text)}, ensure_ascii=False).encode("utf-8")
+        expected = json.dumps({"content": printable(text)}, ensure_ascii=False).encode("utf-8")
     assert chat_body(text) == expected
 
 

@@ -1,4 +1,4 @@
-"""What the mock answers, with no I/O: deterministic chat replies, PNG images, SSE and error bodies.
+"""What the mock answers a chat, with no I/O: the deterministic reply, its JSON body and its SSE events.
 
 Everything is a pure function of the seed and the request (hashed with BLAKE2b, never Python's
 salted ``hash()``), so the same conversation gets the same answer on every run and machine.
@@ -8,52 +8,30 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http
 import json
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from websim_core.errors import is_html
 from websim_core.protocol import content_text
 from websim_core.sse import DONE_EVENT, encode_delta
 
-from .steps import StatusStep
-
 __all__ = [
-    "BUILTIN_STATUSES",
-    "Answer",
-    "builtin_answer",
     "chat_answer",
     "chat_body",
     "chat_reply",
     "digest",
-    "error_body",
     "json_reply",
+    "printable",
     "seeded_digest",
     "split_chunks",
     "sse_events",
-    "status_answer",
     "stream_events",
 ]
 
-JSON_TYPE = "application/json"
-TEXT_TYPE = "text/plain; charset=utf-8"
-HTML_TYPE = "text/html; charset=UTF-8"
 _QUOTE_MAX = 200
 _WORDS_PER_CHUNK = 3
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A complete HTTP answer: status, body bytes, content type and extra headers."""
-
-    status: int
-    body: bytes
-    content_type: str | None
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 # json's own string escapers (C): a JSON string with and without \uXXXX for non-ASCII, quoted.
@@ -94,7 +72,7 @@ def seeded_digest(kind: str, seed: int, *parts: str) -> bytes:
     return hasher.digest()
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     # Lone surrogates (legal in JSON escapes) cannot be encoded as UTF-8: replace them.
     return text.encode("utf-8", "replace").decode("utf-8")
 
@@ -142,7 +120,7 @@ _OPENERS_JSON, _MIDDLES_JSON, _CLOSERS_JSON = (
 
 def _quote(text: str) -> str:
     if not text.isascii():  # (an ASCII text holds no lone surrogate: nothing to replace)
-        text = _printable(text)
+        text = printable(text)
     text = " ".join(text.split())
     if len(text) > _QUOTE_MAX:
         text = text[: _QUOTE_MAX - 1].rstrip() + "…"
@@ -263,7 +241,7 @@ def json_reply(seed: int, messages: Sequence[Mapping[str, Any]]) -> str:
     pairs = [(str(m.get("role")), content_text(m.get("content"))) for m in messages]
     document = {
         "reply": chat_answer(seed, messages)[0],
-        "you_wrote": _printable(_last_said(pairs)),
+        "you_wrote": printable(_last_said(pairs)),
         "turns": sum(1 for role, _ in pairs if role == "user"),
     }
     return json.dumps(document, ensure_ascii=False)
@@ -293,7 +271,7 @@ def sse_events(chunks: Sequence[str]) -> list[bytes]:
     try:
         return [*map(encode_delta, chunks), DONE_EVENT]
     except UnicodeEncodeError:  # lone surrogates
-        return [*(encode_delta(_printable(chunk)) for chunk in chunks), DONE_EVENT]
+        return [*(encode_delta(printable(chunk)) for chunk in chunks), DONE_EVENT]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -314,111 +292,4 @@ def chat_body(text: str) -> bytes:
     try:
         return f'{{"content": {_json_utf8(text)}}}'.encode()
     except UnicodeEncodeError:  # lone surrogates
-        return f'{{"content": {_json_utf8(_printable(text))}}}'.encode()
-
-
-# --- statuses -----------------------------------------------------------------------------------
-
-_CF_CHALLENGE = """<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>\
-<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">\
-<meta http-equiv="X-UA-Compatible" content="IE=Edge">\
-<meta name="robots" content="noindex,nofollow">\
-<meta name="viewport" content="width=device-width,initial-scale=1"></head>\
-<body class="no-js"><div class="main-wrapper" role="main"><div class="main-content">\
-<h1 class="zone-name-title h1">websim.ai</h1>\
-<h2 id="challenge-running" class="h2">Verifying you are human. This may take a few seconds.</h2>\
-<div id="challenge-body-text" class="core-msg spacer">websim.ai needs to review the security \
-of your connection before proceeding.</div></div></div>\
-<script>(function(){window._cf_chl_opt={cvId: '3',cZone: "websim.ai",cType: 'managed',\
-cRay: '8f0a1b2c3d4e5f60',cH: 'websim-mock'};var a=document.createElement('script');\
-a.src='/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1?ray=8f0a1b2c3d4e5f60';\
-document.getElementsByTagName('head')[0].appendChild(a);}());</script></body></html>"""
-
-_CF_ERROR = """<!DOCTYPE html><html lang="en-US"><head>\
-<title>websim.ai | {status}: {title}</title><meta charset="UTF-8" />\
-<meta name="robots" content="noindex, nofollow" /></head><body><div id="cf-wrapper">\
-<div id="cf-error-details" class="p-0"><header class="mx-auto pt-10 lg:pt-6 lg:px-8 w-240 \
-lg:w-full mb-8"><h1 class="inline-block sm:block sm:mb-2 font-light text-60 lg:text-4xl \
-text-black-dark leading-tight mr-2"><span class="inline-block">{title}</span>\
-<span class="code-label">Error code {status}</span></h1></header>\
-<div class="cf-error-footer"><span>Cloudflare Ray ID: <strong>8f0a1b2c3d4e5f60</strong></span>\
-</div></div></div></body></html>"""
-
-_CF_HEADERS = (("Server", "cloudflare"), ("CF-RAY", "8f0a1b2c3d4e5f60-SJC"))
-
-
-def error_body(message: str, field: str | None = None) -> bytes:
-    """The body of every error the mock itself raises: ``{"message", "field"}``.
-
-    Flat on purpose: an ``"error"`` object makes gpt4free 0.5.4.0-0.6.2.8 crash with an
-    AttributeError instead of raising its ResponseStatusError (docs/real-clients.md).
-    """
-    return json.dumps({"message": message, "field": field}).encode("utf-8")
-
-
-def _json_error(status: int, message: str) -> Answer:
-    return Answer(status, json.dumps({"message": message}).encode(), JSON_TYPE)
-
-
-def _cf_error(status: int, title: str) -> Answer:
-    page = _CF_ERROR.format(status=status, title=title)
-    return Answer(status, page.encode("utf-8"), HTML_TYPE, _CF_HEADERS)
-
-
-# What the live service is known (429, 403) or assumed (the rest) to send for each status.
-_BUILTIN: dict[int, Answer] = {
-    401: _json_error(401, "Authentication required"),
-    402: _json_error(402, "Payment required: your quota is used up"),
-    403: Answer(
-        403,
-        _CF_CHALLENGE.encode("utf-8"),
-        HTML_TYPE,
-        (*_CF_HEADERS, ("cf-mitigated", "challenge"), ("Cache-Control", "no-store")),
-    ),
-    # JSON, not the service's plain text: gpt4free 0.4.9.7-0.4.9.8 crash (NameError) on a
-    # text error body. The text form stays one scripted step away (docs/real-clients.md).
-    429: _json_error(429, "Rate limit exceeded"),
-    500: _json_error(500, "Internal server error"),
-    502: _cf_error(502, "Bad gateway"),
-    503: _json_error(503, "Service temporarily unavailable"),
-    504: _cf_error(504, "Gateway time-out"),
-    520: _cf_error(520, "Web server is returning an unknown error"),
-}
-BUILTIN_STATUSES: tuple[int, ...] = tuple(sorted(_BUILTIN))
-
-
-def builtin_answer(status: int) -> Answer:
-    """The built-in answer for a status: the table above, else a JSON error naming the reason."""
-    known = _BUILTIN.get(status)
-    if known is not None:
-        return known
-    if status < 400:
-        return Answer(status, b"", None)
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return _json_error(status, phrase)
-
-
-def status_answer(step: StatusStep) -> Answer:
-    """The answer a status step scripts: its body (text, or JSON), or the built-in one."""
-    if step.body is None:
-        base = builtin_answer(step.status)
-    elif isinstance(step.body, str):
-        kind = HTML_TYPE if is_html(step.body) else TEXT_TYPE
-        base = Answer(step.status, _printable(step.body).encode("utf-8"), kind)
-    else:
-        body = json.dumps(step.body, ensure_ascii=True, allow_nan=False).encode("utf-8")
-        base = Answer(step.status, body, JSON_TYPE)
-    if not step.headers:
-        return base
-    content_type = base.content_type
-    headers = list(base.headers)
-    for name, value in step.headers:
-        if name.lower() == "content-type":
-            content_type = value
-            continue
-        headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
-        headers.append((name, value))
-    return Answer(base.status, base.body, content_type, tuple(headers))
+        return f'{{"content": {_json_utf8(printable(text))}}}'.encode()

@@ -23,7 +23,9 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from ..core.replies import error_body
+from ..core.statuses import (
+    error_body,
+)
 
 __all__ = ["ACCEPT_BATCH", "RETRY_DELAY", "Listener"]
 

@@ -22,8 +22,11 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from ..core.replies import JSON_TYPE, error_body
 from ..core.sessions import SESSION_PREFIX, split_session_path
+from ..core.statuses import (
+    JSON_TYPE,
+    error_body,
+)
 from .exchange import one_line
 
 __all__ = [

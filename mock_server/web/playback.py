@@ -28,7 +28,9 @@ from ..core.faults import (
     truncate,
 )
 from ..core.journal_entry import StubRef
-from ..core.replies import JSON_TYPE
+from ..core.statuses import (
+    JSON_TYPE,
+)
 from ..core.steps import (
     ConnectionReset,
     Dribble,
