@@ -198,7 +198,9 @@ def test_the_readme_example_passes(pytester: pytest.Pytester) -> None:
     section = page_section("README.md", "The pytest fixture")
     example = next(b for b in re.findall(r"```python\n(.*?)```", section, re.S) if "def test_" in b)
     pytester.makepyfile(test_summary=example)
-    run(pytester).assert_outcomes(passed=2)
+    run_with_the_documented_settings(pytester, "README.md", "The pytest fixture").assert_outcomes(
+        passed=2
+    )
 
 
 def test_session_fixture_without_an_external_mock(
