@@ -10,7 +10,7 @@ first and a shortcut for the second. Both reach past aiohttp's public API:
   installs gets a ``web.Request`` only because ``Application._make_request`` made one.
 
 ``check_internals()`` verifies the layout these rely on and raises ``AiohttpChanged`` naming
-what moved; ``tests/test_web_internals.py`` pins the aiohttp versions it was checked against.
+what moved; ``tests/test_mock_web_internals.py`` pins the aiohttp versions it was checked against.
 """
 
 from __future__ import annotations
