@@ -19,6 +19,7 @@ from mock_server.core.images import (
     parse_image_name,
     png_bytes,
     render_png,
+    url_body,
 )
 from mock_server.server import MockServer
 from mock_server.web.openapi import openapi_spec
@@ -156,3 +157,9 @@ def test_openapi_states_the_rule() -> None:
     ratio = schema["schema"]["properties"]["aspect_ratio"]
     assert "positive integers" in ratio["description"]
     assert "4:3" in ratio["description"]
+
+
+# (st.text drops surrogates from any alphabet: join the characters by hand to keep lone ones.)
+@given(st.lists(st.characters() | st.sampled_from("\ud800\udfff"), max_size=40).map("".join))
+def test_an_image_answers_body_is_json_dumps_of_its_url(url: str) -> None:
+    assert url_body(url) == json.dumps({"url": url}).encode()

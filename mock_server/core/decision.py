@@ -33,15 +33,14 @@ render answers a JSON 500 naming the stub, source "stub_error".
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from websim_core.routing import Endpoint
 
 from .errors import FieldError, RequestRefused
-from .images import image_name
+from .images import image_url, url_body
 from .journal_entry import StubRef
 from .matching import Facts
 from .nearmiss import near_misses, unmatched_body
@@ -67,8 +66,6 @@ from .steps import STREAM_FAULTS, Delay, FaultStep, ReplyStep, StatusStep, Step
 from .stubs import Stub, pacing_gaps, render
 
 __all__ = ["Decider", "Decision", "refusal"]
-
-_json_ascii: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 Headers = tuple[tuple[str, str], ...]
 Arranged = tuple["Step | None", str, "Stub | None"]
@@ -102,11 +99,6 @@ def refusal(exc: FieldError) -> Decision:
     return Decision(
         status, error_body(str(exc), exc.field), JSON_TYPE, source="invalid", close=close
     )
-
-
-def _url_body(url: str) -> bytes:
-    """``json.dumps({"url": url}).encode()``, without the encoder's general machinery."""
-    return f'{{"url": {_json_ascii(url)}}}'.encode()
 
 
 def _answered(answer: Answer, source: str, step: Step) -> Decision:
@@ -210,8 +202,8 @@ class Decider:
         own = self._own if session is None else session
         stubbed = self._stubs.count or own.stubs.count
         if self._plain and not (own.scripts.waiting or stubbed):  # the usual case, fast
-            name = image_name(self._seed, request.prompt, request.ratio)
-            return Decision(200, _url_body(f"{origin}/images/{name}.png"), JSON_TYPE)
+            url = image_url(origin, self._seed, request.prompt, request.ratio)
+            return Decision(200, url_body(url), JSON_TYPE)
         facts = None
         if stubbed:
             facts = Facts(
@@ -370,11 +362,11 @@ class Decider:
         if isinstance(settled, Decision):
             return settled
         (step, wait), source = settled, arranged[1]
-        url = f"{origin}/images/{image_name(self._seed, request.prompt, request.ratio)}.png"
+        url = image_url(origin, self._seed, request.prompt, request.ratio)
         headers: Headers = ()
         if isinstance(step, ReplyStep):
             headers = step.headers
             if step.text is not None:
                 url = step.text
         fault = step if isinstance(step, FaultStep) and not isinstance(step, Delay) else None
-        return Decision(200, _url_body(url), JSON_TYPE, headers, None, fault, wait, source, step)
+        return Decision(200, url_body(url), JSON_TYPE, headers, None, fault, wait, source, step)

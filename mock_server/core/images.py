@@ -1,12 +1,14 @@
 """The mock's images, with no I/O: a name per seed, prompt and ratio, and the PNG it stands for.
 
-``image_name`` makes the file name an image answer's URL points at; ``render_png`` draws the
-picture from the name alone, so any server with any state serves the same bytes for it.
+``image_name`` makes the file name an image answer's URL points at (``image_url``, and
+``url_body`` the answer's JSON); ``render_png`` draws the picture from the name alone, so any
+server with any state serves the same bytes for it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import struct
 import zlib
@@ -19,9 +21,11 @@ __all__ = [
     "IMAGE_NAME_RE",
     "image_name",
     "image_size",
+    "image_url",
     "parse_image_name",
     "png_bytes",
     "render_png",
+    "url_body",
 ]
 
 IMAGE_MAX_SIDE = 256
@@ -40,6 +44,17 @@ def image_name(seed: int, prompt: str, ratio: tuple[int, int]) -> str:
     width, height = image_size(*ratio)
     key = seeded_digest("image", seed, prompt, f"{ratio[0]}:{ratio[1]}").hex()[:16]
     return f"{key}-{width}x{height}"
+
+
+def image_url(origin: str, seed: int, prompt: str, ratio: tuple[int, int]) -> str:
+    """Where the generated image for this seed, prompt and ratio is served, under ``origin``."""
+    return f"{origin}/images/{image_name(seed, prompt, ratio)}.png"
+
+
+def url_body(url: str) -> bytes:
+    """An image answer's body: ``json.dumps({"url": url}).encode()``, through json's C escaper
+    alone (without the encoder's general machinery)."""
+    return f'{{"url": {json.encoder.encode_basestring_ascii(url)}}}'.encode()
 
 
 def parse_image_name(name: str) -> tuple[str, int, int] | None:
