@@ -1,6 +1,6 @@
-"""CPU instructions per request (chat, stream or image) over real sockets, counted by valgrind: the mock, the bare
-aiohttp handler that quotes the last user message (equal work), and optionally another
-checkout's mock, side by side.
+"""CPU instructions per request (chat, stream or image) over real sockets, counted by valgrind: the
+mock, the bare aiohttp handler that quotes the last user message (equal work), and optionally
+another checkout's mock, side by side.
 
 Wall-clock rates on a shared machine swing by half from one run to the next (other work on the
 host takes the cores); instructions do not. Each server runs under ``valgrind --tool=callgrind``

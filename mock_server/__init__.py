@@ -23,14 +23,10 @@ from .core.errors import (
 )
 from .core.images import image_size
 from .core.journal import JournalEntry
-from .core.replies import (
-    chat_reply,
-)
+from .core.replies import chat_reply
 from .core.sessions import SESSION_HEADER
 from .core.state import MockState
-from .core.statuses import (
-    BUILTIN_STATUSES,
-)
+from .core.statuses import BUILTIN_STATUSES
 from .core.steps import (
     FAULT_KINDS,
     ConnectionReset,

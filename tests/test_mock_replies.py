@@ -9,9 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from strategies import message_lists
 
-from mock_server.core.images import (
-    image_name,
-)
+from mock_server.core.images import image_name
 from mock_server.core.replies import (
     _compose,
     _conversation_json,

@@ -44,24 +44,13 @@ from .images import image_url, url_body
 from .journal_entry import StubRef
 from .matching import Facts
 from .nearmiss import near_misses, unmatched_body
-from .replies import (
-    chat_answer,
-    chat_body,
-    json_reply,
-    split_chunks,
-    sse_events,
-)
+from .replies import chat_answer, chat_body, json_reply, split_chunks, sse_events
 from .replies import stream_events as _events
 from .requests import ParsedChat, ParsedImage, parse_chat, parse_image
 from .seeds import seeded_random
 from .sessions import Session
 from .state import MockState
-from .statuses import (
-    JSON_TYPE,
-    Answer,
-    error_body,
-    status_answer,
-)
+from .statuses import JSON_TYPE, Answer, error_body, status_answer
 from .steps import STREAM_FAULTS, Delay, FaultStep, ReplyStep, StatusStep, Step
 from .stubs import Stub, pacing_gaps, render
 

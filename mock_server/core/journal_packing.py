@@ -94,8 +94,8 @@ def _cut_step(step: Step | None, limit: int) -> Step | None:
 def pack_entry(
     entry_id: int, pending: Recorded, max_body: int, max_headers: int
 ) -> tuple[bytes, tuple[Any, ...]]:
-    """The packed bytes and the answer tuple of one recorded request (``Journal.record``'s
-    fields, in its order); the tuple has ``ANSWER_FIELDS + 1`` items when the header lines are
+    """The packed bytes and the answer tuple of one recorded request (its ``Recorded``
+    fields); the tuple has ``ANSWER_FIELDS + 1`` items when the header lines are
     kept apart (a name or value holds CRLF, so the block could not be split again)."""
     (
         when, method, path, raw_headers, body, endpoint, status,

@@ -1,4 +1,5 @@
-"""What the mock answers a chat, with no I/O: the deterministic reply, its JSON body and its SSE events.
+"""What the mock answers a chat, with no I/O: the deterministic reply, its JSON body, its SSE
+events.
 
 Everything is a pure function of the seed and the request (hashed with BLAKE2b, never Python's
 salted ``hash()``), so the same conversation gets the same answer on every run and machine.

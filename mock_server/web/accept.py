@@ -23,9 +23,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 
-from ..core.statuses import (
-    error_body,
-)
+from ..core.statuses import error_body
 
 __all__ = ["ACCEPT_BATCH", "RETRY_DELAY", "Listener"]
 

@@ -15,10 +15,7 @@ from multidict import CIMultiDict
 
 from ..core.decision import Decision, refusal
 from ..core.errors import FieldError, RequestRefused
-from ..core.statuses import (
-    JSON_TYPE,
-    error_body,
-)
+from ..core.statuses import JSON_TYPE, error_body
 from .playback import Note
 from .wire import decode_body
 

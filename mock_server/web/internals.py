@@ -23,10 +23,7 @@ from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from ..core.sessions import SESSION_PREFIX, split_session_path
-from ..core.statuses import (
-    JSON_TYPE,
-    error_body,
-)
+from ..core.statuses import JSON_TYPE, error_body
 from .exchange import one_line
 
 __all__ = [

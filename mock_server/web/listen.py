@@ -18,9 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core.statuses import (
-    error_body,
-)
+from ..core.statuses import error_body
 from .accept import Listener
 from .internals import check_internals, json_errors
 from .wire import HeaderFixer

@@ -10,9 +10,7 @@ from websim_core.ids import LENIENT_ID_PATTERN, id_pattern
 from websim_core.protocol import KNOWN_ROLES
 
 from ..core.journal_entry import SOURCES
-from ..core.statuses import (
-    BUILTIN_STATUSES,
-)
+from ..core.statuses import BUILTIN_STATUSES
 from ..core.steps import FAULT_KINDS, FAULT_STEPS, MAX_FAULT_MS, STREAM_FAULTS
 
 __all__ = [

@@ -14,9 +14,7 @@ from aiohttp import web
 from ..core.errors import RequestRefused
 from ..core.journal_entry import VerbatimJSON
 from ..core.jsonbody import parse_json_strictly
-from ..core.statuses import (
-    JSON_TYPE,
-)
+from ..core.statuses import JSON_TYPE
 
 __all__ = [
     "MAX_PAGE_SIZE",

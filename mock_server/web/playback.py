@@ -28,9 +28,7 @@ from ..core.faults import (
     truncate,
 )
 from ..core.journal_entry import StubRef
-from ..core.statuses import (
-    JSON_TYPE,
-)
+from ..core.statuses import JSON_TYPE
 from ..core.steps import (
     ConnectionReset,
     Dribble,
